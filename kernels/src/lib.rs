@@ -1,0 +1,1 @@
+//! Quantized blocks, dot products, matmul and the thread pool.
