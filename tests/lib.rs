@@ -1,1 +1,88 @@
-//! Shared helpers for the end-to-end tests.
+//! Shared helpers for the end-to-end tests: where the real models and the llama.cpp
+//! reference files are, and how to run the `rollama` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The folder of llama.cpp reference outputs: `$ROLLAMA_REFERENCE_DIR`, or `../shared/reference`
+/// beside the repository (where the project's shared files are laid out).
+pub fn reference_dir() -> PathBuf {
+    match std::env::var_os("ROLLAMA_REFERENCE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => repo_root().join("../shared/reference"),
+    }
+}
+
+/// One reference file (`smollm2-135m`, `gemma3-270m`, `qwen2.5-coder-0.5b`) parsed.
+pub fn reference(name: &str) -> serde_json::Value {
+    let path = reference_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// The path of a real model (`smollm2`, `gemma3`, `qwen2`), fetched and verified by
+/// `scripts/fetch_models.py` on first use (quiet and fast when cached).
+pub fn model_path(name: &str) -> PathBuf {
+    let out = Command::new("python3")
+        .arg(repo_root().join("scripts/fetch_models.py"))
+        .arg(name)
+        .output()
+        .expect("running scripts/fetch_models.py");
+    assert!(
+        out.status.success(),
+        "fetch_models.py {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout).expect("utf-8 path");
+    PathBuf::from(path.trim())
+}
+
+/// The model file name of a reference (`smollm2-135m` -> `smollm2`).
+pub fn model_for_reference(reference: &str) -> &'static str {
+    match reference {
+        "smollm2-135m" => "smollm2",
+        "gemma3-270m" => "gemma3",
+        "qwen2.5-coder-0.5b" => "qwen2",
+        other => panic!("unknown reference {other}"),
+    }
+}
+
+/// The `rollama` binary built alongside the tests.
+pub fn rollama_bin() -> PathBuf {
+    // Integration tests of this crate cannot use CARGO_BIN_EXE_rollama (another package's
+    // binary), so find it next to the test executable: target/<profile>/rollama.
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/..");
+    let bin = profile_dir.join(format!("rollama{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} not built: run `cargo build --release -p rollama` first", bin.display());
+    bin
+}
+
+/// Runs `rollama ARGS...`; returns (exit success, stdout, stderr).
+pub fn rollama(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(rollama_bin()).args(args).output().expect("running rollama");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The reference perplexity of a model, from the table in reference/README.md.
+pub fn reference_ppl(reference: &str) -> f64 {
+    let readme = std::fs::read_to_string(reference_dir().join("README.md")).expect("reference README");
+    for line in readme.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() > 2 && cells[1] == reference {
+            if let Some(v) = cells[2].split_whitespace().next().and_then(|v| v.parse().ok()) {
+                return v;
+            }
+        }
+    }
+    panic!("no perplexity for {reference} in the reference README")
+}

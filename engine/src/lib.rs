@@ -1,1 +1,10 @@
-//! GGUF, tokenizers, models.
+//! The inference engine: GGUF files, tokenizers, model architectures over a compute backend,
+//! the KV cache and the sampler. It does no HTTP and knows nothing of the CLI.
+
+pub mod backend;
+pub mod chat;
+pub mod generate;
+pub mod gguf;
+pub mod model;
+pub mod sampler;
+pub mod tokenizer;

@@ -1,0 +1,319 @@
+//! The CPU backend: weights read in place from the file mapping, activations in host
+//! memory, matrix products by the `rollama-kernels` crate over a persistent thread pool.
+//!
+//! The elementwise ops here follow ggml's CPU code closely (f64 sums in RMSNorm, RoPE
+//! angles built by repeated multiplication, an f16 KV cache with f16 queries in the q·k
+//! product) because greedy decoding is checked token for token against llama.cpp.
+
+use std::sync::Arc;
+
+use half::f16;
+use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView};
+
+use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
+use crate::gguf::GgufFile;
+use crate::model::ModelError;
+
+/// A weight as the CPU backend holds it.
+pub enum CpuWeight {
+    /// A matrix `[rows, cols]` in a ggml type, read in place from the mapped file.
+    Mapped { file: Arc<GgufFile>, start: usize, len: usize, ty: GgmlType, rows: usize, cols: usize },
+    /// A vector (norm scales, biases) converted to f32 at load.
+    Vector(Vec<f32>),
+}
+
+impl CpuWeight {
+    fn view(&self) -> WeightView<'_> {
+        match self {
+            CpuWeight::Mapped { file, start, len, ty, rows, cols } => WeightView {
+                ty: *ty,
+                rows: *rows,
+                cols: *cols,
+                data: &file.bytes()[*start..*start + *len],
+            },
+            CpuWeight::Vector(v) => WeightView { ty: GgmlType::F32, rows: 1, cols: v.len(), data: bytemuck::cast_slice(v) },
+        }
+    }
+
+    fn vector(&self) -> &[f32] {
+        match self {
+            CpuWeight::Vector(v) => v,
+            CpuWeight::Mapped { .. } => panic!("a matrix weight used where a vector was expected"),
+        }
+    }
+}
+
+/// One layer's cache: keys and values of every position as f16, `[n_ctx, width]`.
+pub struct CpuKvLayer {
+    k: Vec<f16>,
+    v: Vec<f16>,
+    k_width: usize,
+    v_width: usize,
+}
+
+pub struct CpuKv {
+    layers: Vec<CpuKvLayer>,
+}
+
+pub struct CpuBackend {
+    pool: ThreadPool,
+}
+
+impl CpuBackend {
+    pub fn new(n_threads: usize) -> CpuBackend {
+        CpuBackend { pool: ThreadPool::new(n_threads.max(1)) }
+    }
+}
+
+impl Backend for CpuBackend {
+    type Weight = CpuWeight;
+    type Buf = Vec<f32>;
+    type Kv = CpuKv;
+
+    fn name(&self) -> String {
+        format!("cpu ({:?}, {} threads)", rollama_kernels::cpu::level(), self.pool.n_threads())
+    }
+
+    fn load_weight(&self, src: WeightSource<'_>) -> Result<CpuWeight, ModelError> {
+        let info = src.info;
+        let data = src.file.tensor_data(info);
+        if info.dims.len() == 1 {
+            let mut v = vec![0f32; info.dims[0] as usize];
+            dequantize_row(info.ty, data, &mut v).map_err(|e| ModelError::tensor(&info.name, e.to_string()))?;
+            return Ok(CpuWeight::Vector(v));
+        }
+        if !info.ty.has_kernels() {
+            return Err(ModelError::UnsupportedType { tensor: info.name.clone(), ty: info.ty.name() });
+        }
+        let start = (src.file.data_offset + info.offset) as usize;
+        Ok(CpuWeight::Mapped {
+            file: Arc::clone(src.file),
+            start,
+            len: data.len(),
+            ty: info.ty,
+            rows: info.n_rows() as usize,
+            cols: info.row_len() as usize,
+        })
+    }
+
+    fn buffer(&self, len: usize) -> Vec<f32> {
+        vec![0.0; len]
+    }
+
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> CpuKv {
+        CpuKv {
+            layers: layers
+                .iter()
+                .map(|s| CpuKvLayer {
+                    k: vec![f16::ZERO; n_ctx * s.k_width],
+                    v: vec![f16::ZERO; n_ctx * s.v_width],
+                    k_width: s.k_width,
+                    v_width: s.v_width,
+                })
+                .collect(),
+        }
+    }
+
+    fn get_rows(&self, table: &CpuWeight, ids: &[u32], out: &mut Vec<f32>) {
+        let w = table.view();
+        for (t, &id) in ids.iter().enumerate() {
+            let dst = &mut out[t * w.cols..(t + 1) * w.cols];
+            dequantize_row(w.ty, w.row(id as usize), dst).expect("embedding type checked at load");
+        }
+    }
+
+    fn rms_norm(&self, x: &Vec<f32>, weight: &CpuWeight, eps: f32, rows: usize, width: usize, out: &mut Vec<f32>) {
+        let w = weight.vector();
+        for t in 0..rows {
+            let src = &x[t * width..(t + 1) * width];
+            let sum: f64 = src.iter().map(|&v| f64::from(v * v)).sum();
+            let mean = (sum / width as f64) as f32;
+            let scale = 1.0 / (mean + eps).sqrt();
+            let dst = &mut out[t * width..(t + 1) * width];
+            for ((d, &s), &g) in dst.iter_mut().zip(src).zip(w) {
+                // ggml scales first and multiplies by the weight in a separate op.
+                *d = (s * scale) * g;
+            }
+        }
+    }
+
+    fn matmul(&self, w: &CpuWeight, x: &Vec<f32>, rows: usize, out: &mut Vec<f32>) {
+        let view = w.view();
+        matmul(&self.pool, view, &x[..rows * view.cols], rows, &mut out[..rows * view.rows])
+            .expect("matmul shapes are fixed by the architecture");
+    }
+
+    fn add_bias(&self, x: &mut Vec<f32>, bias: &CpuWeight, rows: usize) {
+        let b = bias.vector();
+        for row in x[..rows * b.len()].chunks_exact_mut(b.len()) {
+            for (v, &bv) in row.iter_mut().zip(b) {
+                *v += bv;
+            }
+        }
+    }
+
+    fn rope(&self, x: &mut Vec<f32>, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize) {
+        let n_dims = rope.n_dims.min(head_dim);
+        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
+        let mut cache = vec![0f32; n_dims];
+        for t in 0..rows {
+            // The angle of pair i is pos * base^(-2i/n_dims), built by repeated multiplication
+            // as ggml does, so that rounding matches.
+            let mut theta = (pos0 + t) as f32;
+            for i in (0..n_dims).step_by(2) {
+                let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i / 2]);
+                let th = rope.freq_scale * (theta / ff);
+                cache[i] = th.cos();
+                cache[i + 1] = th.sin();
+                theta *= theta_scale;
+            }
+            let row = &mut x[t * n_heads * head_dim..(t + 1) * n_heads * head_dim];
+            for head in row.chunks_exact_mut(head_dim) {
+                for i in (0..n_dims).step_by(2) {
+                    let (a, b) = match rope.kind {
+                        RopeKind::Normal => (i, i + 1),
+                        RopeKind::Neox => (i / 2, i / 2 + n_dims / 2),
+                    };
+                    let (x0, x1) = (head[a], head[b]);
+                    let (c, s) = (cache[i], cache[i + 1]);
+                    head[a] = x0 * c - x1 * s;
+                    head[b] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+
+    fn kv_store(&self, kv: &mut CpuKv, layer: usize, k: &Vec<f32>, v: &Vec<f32>, pos0: usize, rows: usize) {
+        let l = &mut kv.layers[layer];
+        let (kw, vw) = (l.k_width, l.v_width);
+        for (d, &s) in l.k[pos0 * kw..(pos0 + rows) * kw].iter_mut().zip(&k[..rows * kw]) {
+            *d = f16::from_f32(s);
+        }
+        for (d, &s) in l.v[pos0 * vw..(pos0 + rows) * vw].iter_mut().zip(&v[..rows * vw]) {
+            *d = f16::from_f32(s);
+        }
+    }
+
+    fn attention(&self, q: &Vec<f32>, kv: &CpuKv, layer: usize, a: &Attention, pos0: usize, rows: usize, out: &mut Vec<f32>) {
+        let l = &kv.layers[layer];
+        let hd = a.head_dim;
+        let q_width = a.n_head * hd;
+        let group = a.n_head / a.n_head_kv;
+        let out_ptr = SyncPtr(out.as_mut_ptr());
+        let task = |i: usize| {
+            let (t, h) = (i / a.n_head, i % a.n_head);
+            let pos = pos0 + t;
+            let first = a.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let kvh = h / group;
+            // This follows ggml's CPU flash attention step for step: the query is rounded to
+            // f16 for the product with the f16 keys, and the running sum of values is kept in
+            // f16, rescaled whenever a new maximum score appears (online softmax).
+            let qh: Vec<f16> = q[t * q_width + h * hd..t * q_width + (h + 1) * hd].iter().map(|&v| f16::from_f32(v)).collect();
+            let mut acc = vec![f16::ZERO; hd];
+            let (mut sum, mut max) = (0f32, f32::NEG_INFINITY);
+            for p in first..=pos {
+                let krow = &l.k[p * l.k_width + kvh * hd..p * l.k_width + (kvh + 1) * hd];
+                let mut s = dot_f16(krow, &qh) * a.scale;
+                if let Some(cap) = a.softcap {
+                    s = cap * (s / cap).tanh();
+                }
+                let (mut ms, mut vs) = (1f32, 1f32);
+                if s > max {
+                    ms = (max - s).exp();
+                    max = s;
+                    for o in acc.iter_mut() {
+                        *o = f16::from_f32(o.to_f32() * ms);
+                    }
+                } else {
+                    vs = (s - max).exp();
+                }
+                let vrow = &l.v[p * l.v_width + kvh * hd..p * l.v_width + (kvh + 1) * hd];
+                for (o, v) in acc.iter_mut().zip(vrow) {
+                    *o = f16::from_f32(v.to_f32().mul_add(vs, o.to_f32()));
+                }
+                sum = sum * ms + vs;
+            }
+            let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+            // SAFETY: task i writes only its own head's slice of row t, disjoint from every
+            // other task's, and `out` outlives the pool run.
+            let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(t * q_width + h * hd), hd) };
+            for (d, o) in dst.iter_mut().zip(&acc) {
+                *d = o.to_f32() * inv;
+            }
+        };
+        assert!(out.len() >= rows * q_width && q.len() >= rows * q_width);
+        self.pool.run(rows * a.n_head, &task);
+    }
+
+    fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
+        for ((o, &g), &u) in out[..len].iter_mut().zip(&gate[..len]).zip(&up[..len]) {
+            *o = super::ggml_math::v_silu(g) * u;
+        }
+    }
+
+    fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) {
+        for (a, &b) in x[..len].iter_mut().zip(&y[..len]) {
+            *a += b;
+        }
+    }
+
+    fn copy_row(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, width: usize) {
+        dst[dst_row * width..(dst_row + 1) * width].copy_from_slice(&src[src_row * width..(src_row + 1) * width]);
+    }
+
+    fn read(&self, x: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
+        out.clear();
+        out.extend_from_slice(&x[..len]);
+    }
+}
+
+/// The dot product of two f16 vectors in f32, summed in the order of ggml's AVX-512
+/// `ggml_vec_dot_f16` (four 16-lane accumulators over steps of 64, folded pairwise, then a
+/// tree over the lanes), so that attention scores round exactly as llama.cpp's do.
+fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
+    const LANES: usize = 16;
+    const STEP: usize = 64;
+    let n = a.len().min(b.len());
+    let np = n - n % STEP;
+    let mut acc = [[0f32; LANES]; STEP / LANES];
+    for i in (0..np).step_by(STEP) {
+        for (j, lanes) in acc.iter_mut().enumerate() {
+            for (l, v) in lanes.iter_mut().enumerate() {
+                let k = i + j * LANES + l;
+                *v = a[k].to_f32().mul_add(b[k].to_f32(), *v);
+            }
+        }
+    }
+    let mut x = [0f32; LANES];
+    for l in 0..LANES {
+        x[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    }
+    // _mm512_reduce_add_ps: halves of 8, then 4, then pairs.
+    let mut h8 = [0f32; 8];
+    for l in 0..8 {
+        h8[l] = x[l] + x[l + 8];
+    }
+    let mut h4 = [0f32; 4];
+    for l in 0..4 {
+        h4[l] = h8[l] + h8[l + 4];
+    }
+    let sum = (h4[0] + h4[2]) + (h4[1] + h4[3]);
+    // ggml finishes leftovers in double.
+    let mut total = f64::from(sum);
+    for k in np..n {
+        total += f64::from(a[k].to_f32() * b[k].to_f32());
+    }
+    total as f32
+}
+
+/// A raw pointer that may cross to the pool's threads; each task writes a disjoint part.
+#[derive(Clone, Copy)]
+struct SyncPtr(*mut f32);
+// SAFETY: used only to hand disjoint output slices to pool tasks (see `attention`).
+unsafe impl Sync for SyncPtr {}
+unsafe impl Send for SyncPtr {}
+impl SyncPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}

@@ -1,0 +1,76 @@
+//! Elementwise functions computed exactly as ggml's CPU backend computes them, so that
+//! activations round the same way as in llama.cpp (whose outputs the tests compare with,
+//! token for token). ggml's SiLU uses its own vectorized `expf` (a polynomial adapted from
+//! Arm's optimized routines), not the C library's; this is that polynomial, one lane at a
+//! time, with the same fused multiply-adds.
+
+/// ggml's AVX-512 `ggml_v_expf`, for one value.
+pub fn v_expf(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23: adding it rounds to an integer
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // x * log2(e) + r
+    let n = z - r;
+    // b = x - n*ln2 (in two parts, each a fused negated multiply-add).
+    let b = (-n).mul_add(f32::from_bits(0x35bf_be8e), (-n).mul_add(f32::from_bits(0x3f31_7200), x));
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010)
+        .mul_add(b, f32::from_bits(0x3d2b_9f17))
+        .mul_add(u, f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)))
+        .mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0));
+    if n.abs() > 192.0 {
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    scalef(j, n as i32)
+}
+
+/// j * 2^n without intermediate overflow (AVX-512 `scalef` for integral n in [-192, 192]).
+fn scalef(j: f32, n: i32) -> f32 {
+    let pow2 = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    if n > 127 {
+        j * pow2(127) * pow2(n - 127)
+    } else if n < -126 {
+        j * pow2(-126) * pow2(n + 126)
+    } else {
+        j * pow2(n)
+    }
+}
+
+/// ggml's vectorized SiLU: x / (1 + v_expf(-x)).
+pub fn v_silu(x: f32) -> f32 {
+    x / (1.0 + v_expf(0.0 - x))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_are_ggmls() {
+        // The hexadecimal float literals of ggml's source, checked against their bit patterns.
+        assert_eq!(f32::from_bits(0x4b40_0000), 12582912.0);
+        assert_eq!(f32::from_bits(0x3fb8_aa3b), 1.442_695); // 0x1.715476p+0
+        assert_eq!(f32::from_bits(0x3f31_7200), 0.693_145_75); // 0x1.62e4p-1
+        assert!((f32::from_bits(0x3eff_fedb) - 0.499_991_05).abs() < 1e-8); // 0x1.fffdb6p-2
+        assert!((f32::from_bits(0x3f7f_fff6) - 0.999_999_4).abs() < 1e-7); // 0x1.ffffecp-1
+    }
+
+    #[test]
+    fn v_expf_is_within_two_ulps_of_exp() {
+        let mut x = -100.0f32;
+        while x < 88.0 {
+            let (got, want) = (v_expf(x), (x as f64).exp());
+            let ulp = (want as f32).to_bits().abs_diff(got.to_bits());
+            assert!(ulp <= 2, "x={x}: {got} vs {want} ({ulp} ulps)");
+            x += 0.0137;
+        }
+        assert_eq!(v_expf(-200.0), 0.0);
+        assert_eq!(v_expf(200.0), f32::INFINITY);
+    }
+
+    #[test]
+    fn v_silu_matches_the_definition() {
+        for x in [-20.0f32, -3.5, -0.1, 0.0, 0.7, 4.0, 30.0] {
+            let want = x as f64 / (1.0 + (-x as f64).exp());
+            assert!((v_silu(x) as f64 - want).abs() <= 1e-6 * want.abs().max(1.0), "{x}");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The backend boundary: the operations a forward pass is made of, over buffers that live
+//! wherever the backend computes (host memory for the CPU, device memory for a GPU).
+//!
+//! An architecture (see `model/`) is written once against [`Backend`]; a backend supplies
+//! weights in its own layout ([`Backend::Weight`]), activation buffers ([`Backend::Buf`]) and
+//! a KV cache ([`Backend::Kv`]). Only logits come back to the host, through
+//! [`Backend::read`]. Buffers are row-major `[rows, row_len]` f32 matrices; ops take the
+//! number of rows they work on, so one buffer sized for a whole prompt serves any batch.
+
+pub mod cpu;
+mod ggml_math;
+
+use std::sync::Arc;
+
+use crate::gguf::{GgufFile, TensorInfo};
+
+pub use cpu::CpuBackend;
+
+/// A tensor of a GGUF file, handed to [`Backend::load_weight`].
+pub struct WeightSource<'a> {
+    pub file: &'a Arc<GgufFile>,
+    pub info: &'a TensorInfo,
+}
+
+/// How rotary position embeddings rotate pairs of a head's dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeKind {
+    /// Adjacent pairs (x[2i], x[2i+1]): llama's layout after GGUF conversion.
+    Normal,
+    /// Pairs half a rotation apart (x[i], x[i + n_dims/2]): GPT-NeoX, qwen2, gemma.
+    Neox,
+}
+
+/// Rotary embedding parameters of one attention layer.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    pub kind: RopeKind,
+    /// How many leading dimensions of each head rotate (the rest pass through).
+    pub n_dims: usize,
+    pub freq_base: f32,
+    /// Linear position interpolation: positions are multiplied by this (1 for none).
+    pub freq_scale: f32,
+    /// Per-pair divisors of the frequency (llama 3's `rope_freqs` tensor), `n_dims / 2` long.
+    pub freq_factors: Option<Arc<Vec<f32>>>,
+}
+
+/// Shape of one attention computation.
+#[derive(Debug, Clone, Copy)]
+pub struct Attention {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Multiplies q·k before the softmax (usually 1/sqrt(head_dim)).
+    pub scale: f32,
+    /// Sliding window: a query at position p sees keys in (p - window, p]. None for full.
+    pub window: Option<usize>,
+    /// Soft-capping of attention logits (gemma 2): cap * tanh(s / cap). None for none.
+    pub softcap: Option<f32>,
+}
+
+/// The shape of one layer's KV cache.
+#[derive(Debug, Clone, Copy)]
+pub struct KvShape {
+    /// Width of one position's keys (n_head_kv * head_dim) and of its values.
+    pub k_width: usize,
+    pub v_width: usize,
+}
+
+/// What one backend must compute. Every op is given explicit row counts and widths; a
+/// backend may check them and panic only on a programming error (a mismatch between an
+/// architecture and the buffers it allocated), never on user input, which the model
+/// loader has validated before any op runs.
+pub trait Backend: Send + Sync + 'static {
+    type Weight: Send + Sync;
+    type Buf: Send;
+    type Kv: Send;
+
+    /// A human-readable name, e.g. "cpu (avx2, 2 threads)".
+    fn name(&self) -> String;
+
+    /// Takes a tensor from the file into the backend's own layout.
+    fn load_weight(&self, src: WeightSource<'_>) -> Result<Self::Weight, crate::model::ModelError>;
+
+    /// A zeroed activation buffer of `len` f32s.
+    fn buffer(&self, len: usize) -> Self::Buf;
+
+    /// A KV cache for `n_ctx` positions with one entry per layer.
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv;
+
+    /// out[t] = table row ids[t], dequantized. `out` is [ids.len(), row_len].
+    fn get_rows(&self, table: &Self::Weight, ids: &[u32], out: &mut Self::Buf);
+
+    /// out[t] = x[t] / rms(x[t]) * weight, for `rows` rows of width `width`.
+    fn rms_norm(&self, x: &Self::Buf, weight: &Self::Weight, eps: f32, rows: usize, width: usize, out: &mut Self::Buf);
+
+    /// out[t] = W · x[t] for `rows` rows; x is [rows, W.cols], out is [rows, W.rows].
+    fn matmul(&self, w: &Self::Weight, x: &Self::Buf, rows: usize, out: &mut Self::Buf);
+
+    /// x[t] += bias for `rows` rows of the bias's width.
+    fn add_bias(&self, x: &mut Self::Buf, bias: &Self::Weight, rows: usize);
+
+    /// Rotates `rows` rows of `n_heads` heads each, row t being at position `pos0 + t`.
+    fn rope(&self, x: &mut Self::Buf, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize);
+
+    /// Writes `rows` rows of keys and values at positions `pos0..pos0 + rows` of `layer`.
+    fn kv_store(&self, kv: &mut Self::Kv, layer: usize, k: &Self::Buf, v: &Self::Buf, pos0: usize, rows: usize);
+
+    /// Causal attention of `rows` queries (at positions pos0..) over the cached keys and
+    /// values of `layer` up to each query's own position. q is [rows, n_head * head_dim];
+    /// out is the same shape.
+    fn attention(&self, q: &Self::Buf, kv: &Self::Kv, layer: usize, attn: &Attention, pos0: usize, rows: usize, out: &mut Self::Buf);
+
+    /// out = silu(gate) * up, elementwise over `len` values.
+    fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, len: usize, out: &mut Self::Buf);
+
+    /// x += y, elementwise over `len` values.
+    fn add(&self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
+
+    /// Copies row `src_row` of `src` (rows of `width`) into row `dst_row` of `dst`.
+    fn copy_row(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, width: usize);
+
+    /// Copies the first `len` values of `x` to the host.
+    fn read(&self, x: &Self::Buf, len: usize, out: &mut Vec<f32>);
+}

@@ -1,0 +1,111 @@
+//! Hyper-parameters common to the transformer architectures, read from `{arch}.*` keys.
+
+use crate::gguf::GgufFile;
+
+use super::ModelError;
+
+/// What the forward pass needs to know about a model's shape.
+#[derive(Debug, Clone)]
+pub struct Hparams {
+    pub arch: String,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    /// Width of one head's keys (and queries).
+    pub head_dim: usize,
+    /// Width of one head's values.
+    pub head_dim_v: usize,
+    pub n_ctx_train: usize,
+    pub rms_eps: f32,
+    pub rope_dims: usize,
+    pub rope_freq_base: f32,
+    pub rope_freq_scale: f32,
+}
+
+/// Upper bounds that keep a hostile file from sizing huge allocations.
+const MAX_WIDTH: u64 = 1 << 20;
+const MAX_LAYERS: u64 = 4096;
+const MAX_HEADS: u64 = 4096;
+
+impl Hparams {
+    pub fn from_gguf(g: &GgufFile, n_vocab: usize) -> Result<Hparams, ModelError> {
+        let arch = g.require_str("general.architecture")?.to_string();
+        let key = |k: &str| format!("{arch}.{k}");
+        let bounded = |k: &str, max: u64| -> Result<usize, ModelError> {
+            let full = key(k);
+            let v = g.require_u64(&full)?;
+            if v == 0 || v > max {
+                return Err(ModelError::BadHparam { key: full, reason: format!("{v} is outside 1..={max}") });
+            }
+            Ok(v as usize)
+        };
+        let n_embd = bounded("embedding_length", MAX_WIDTH)?;
+        let n_layer = bounded("block_count", MAX_LAYERS)?;
+        let n_ff = bounded("feed_forward_length", MAX_WIDTH)?;
+        let n_head = bounded("attention.head_count", MAX_HEADS)?;
+        let n_head_kv = match g.get_u64(&key("attention.head_count_kv"))? {
+            None => n_head,
+            Some(_) => bounded("attention.head_count_kv", MAX_HEADS)?,
+        };
+        if n_head % n_head_kv != 0 {
+            return Err(ModelError::BadHparam {
+                key: key("attention.head_count_kv"),
+                reason: format!("{n_head} heads do not split into {n_head_kv} groups"),
+            });
+        }
+        let head_dim = match g.get_u64(&key("attention.key_length"))? {
+            None if n_embd % n_head == 0 => n_embd / n_head,
+            None => {
+                return Err(ModelError::BadHparam {
+                    key: key("embedding_length"),
+                    reason: format!("{n_embd} is not a multiple of {n_head} heads"),
+                })
+            }
+            Some(_) => bounded("attention.key_length", MAX_WIDTH)?,
+        };
+        let head_dim_v = match g.get_u64(&key("attention.value_length"))? {
+            None => head_dim,
+            Some(_) => bounded("attention.value_length", MAX_WIDTH)?,
+        };
+        let rope_dims = match g.get_u64(&key("rope.dimension_count"))? {
+            None => head_dim,
+            Some(v) if v as usize <= head_dim && v % 2 == 0 => v as usize,
+            Some(v) => {
+                return Err(ModelError::BadHparam {
+                    key: key("rope.dimension_count"),
+                    reason: format!("{v} must be even and at most the head size {head_dim}"),
+                })
+            }
+        };
+        let n_ctx_train = g.get_u64(&key("context_length"))?.unwrap_or(2048).clamp(1, 1 << 24) as usize;
+        let rms_eps = g.get_f32(&key("attention.layer_norm_rms_epsilon"))?.unwrap_or(1e-5);
+        let rope_freq_base = g.get_f32(&key("rope.freq_base"))?.unwrap_or(10000.0);
+        // Linear scaling: positions are divided by the factor.
+        let rope_freq_scale = match g.get_str(&key("rope.scaling.type"))? {
+            Some("linear") => 1.0 / g.get_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
+            _ => 1.0,
+        };
+        if !(rms_eps.is_finite() && rms_eps >= 0.0) || !(rope_freq_base.is_finite() && rope_freq_base > 0.0) || !rope_freq_scale.is_finite() {
+            return Err(ModelError::BadHparam { key: key("*"), reason: "norm epsilon or rope parameters are not finite".into() });
+        }
+        Ok(Hparams {
+            arch,
+            n_vocab,
+            n_embd,
+            n_layer,
+            n_ff,
+            n_head,
+            n_head_kv,
+            head_dim,
+            head_dim_v,
+            n_ctx_train,
+            rms_eps,
+            rope_dims,
+            rope_freq_base,
+            rope_freq_scale,
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Quantized matrix times activations: `out[t][r] = dot(W[r], x[t])`, the one op that dominates
+//! inference time.
+//!
+//! A call first converts every activation row to the weight type's paired format (once per call,
+//! not per weight row), then splits the weight rows into chunks that the pool's threads take in
+//! turn. Within a chunk, a tile of activation rows is held in cache while each weight row is
+//! streamed past it, so for n > 1 every weight byte is read once per tile rather than once per
+//! activation row. Nothing is allocated per weight row; the activation buffer is a per-thread
+//! scratch vector reused across calls.
+
+use std::cell::RefCell;
+
+use crate::dispatch::{self, Table, TypeKernels};
+use crate::pool::ThreadPool;
+use crate::{GgmlType, KernelError};
+
+/// A row-major weight matrix in its storage format: `rows` rows of `cols` elements, each row
+/// `ty.row_bytes(cols)` bytes, typically borrowed from a memory-mapped model file.
+#[derive(Clone, Copy, Debug)]
+pub struct WeightView<'a> {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    pub data: &'a [u8],
+}
+
+impl<'a> WeightView<'a> {
+    /// Checks that `cols` is a whole number of blocks and `data` holds exactly `rows` rows.
+    pub fn new(
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &'a [u8],
+    ) -> Result<Self, KernelError> {
+        let view = WeightView {
+            ty,
+            rows,
+            cols,
+            data,
+        };
+        view.check()?;
+        Ok(view)
+    }
+
+    /// Bytes per row.
+    pub fn row_bytes(&self) -> usize {
+        self.ty.row_bytes(self.cols).unwrap_or(0)
+    }
+
+    /// The bytes of row `r`. Panics if `r >= rows` (like slice indexing).
+    pub fn row(&self, r: usize) -> &'a [u8] {
+        assert!(r < self.rows, "row {r} out of {} rows", self.rows);
+        let rb = self.row_bytes();
+        &self.data[r * rb..(r + 1) * rb]
+    }
+
+    /// Validates the shape; the fields are public, so `matmul` re-checks a view it is given.
+    fn check(&self) -> Result<usize, KernelError> {
+        let rb = row_bytes(self.ty, self.cols)?;
+        let total = rb.checked_mul(self.rows).ok_or(KernelError::Overflow {
+            what: "weight matrix",
+        })?;
+        if self.data.len() != total {
+            return Err(KernelError::ShapeMismatch {
+                what: "weight bytes",
+                expected: total,
+                got: self.data.len(),
+            });
+        }
+        Ok(rb)
+    }
+}
+
+/// `ty.row_bytes(n)` with the reason for a failure.
+pub(crate) fn row_bytes(ty: GgmlType, n: usize) -> Result<usize, KernelError> {
+    if !n.is_multiple_of(ty.block_len()) {
+        return Err(KernelError::BadRowLength {
+            ty,
+            len: n,
+            block: ty.block_len(),
+        });
+    }
+    ty.row_bytes(n).ok_or(KernelError::Overflow { what: "row" })
+}
+
+/// `out[t * rows + r] = dot(W row r, x row t)` for `t` in `0..n`: `x` is `[n, cols]` and `out`
+/// is `[n, rows]`, both row-major f32. Runs on `pool`; shape errors are returned, not panicked.
+pub fn matmul(
+    pool: &ThreadPool,
+    w: WeightView,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    matmul_with(dispatch::current(), pool, w, x, n, out)
+}
+
+/// Activation rows per tile: 8 rows of a 1536-wide Q8_0 row are ~13 KB, well inside L1/L2.
+const TILE_T: usize = 8;
+
+/// A raw pointer that tasks may share because each writes a disjoint set of indices.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+// SAFETY: the pointer is only used to write disjoint elements from different threads, and the
+// owner of the slice waits (in `ThreadPool::run`) until all writes are done.
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+unsafe impl<T: Send> Send for SharedMut<T> {}
+impl<T> SharedMut<T> {
+    /// Taking `self` makes closures capture the whole wrapper (which is `Sync`), not the field.
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Quantized activations of the current call; u64 elements keep Q8_K's f32 fields aligned.
+    static SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn matmul_with(
+    table: &Table,
+    pool: &ThreadPool,
+    w: WeightView,
+    x: &[f32],
+    n: usize,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    let k = table.get(w.ty).ok_or(KernelError::Unsupported {
+        ty: w.ty,
+        op: "matmul",
+    })?;
+    let w_row = w.check()?;
+    let (rows, cols) = (w.rows, w.cols);
+    let x_len = n.checked_mul(cols).ok_or(KernelError::Overflow {
+        what: "activations",
+    })?;
+    if x.len() != x_len {
+        return Err(KernelError::ShapeMismatch {
+            what: "activations",
+            expected: x_len,
+            got: x.len(),
+        });
+    }
+    let out_len = n
+        .checked_mul(rows)
+        .ok_or(KernelError::Overflow { what: "output" })?;
+    if out.len() != out_len {
+        return Err(KernelError::ShapeMismatch {
+            what: "output",
+            expected: out_len,
+            got: out.len(),
+        });
+    }
+    if out_len == 0 {
+        return Ok(());
+    }
+    let a_row = row_bytes(k.act, cols)?;
+    let a_len = a_row.checked_mul(n).ok_or(KernelError::Overflow {
+        what: "quantized activations",
+    })?;
+
+    if k.act == GgmlType::F32 {
+        // F32 weights take the activations as they are.
+        run_dots(
+            pool,
+            k,
+            w.data,
+            w_row,
+            bytemuck::cast_slice(x),
+            a_row,
+            rows,
+            n,
+            out,
+        );
+        return Ok(());
+    }
+    let mut owned = Vec::new();
+    SCRATCH.with(|cell| {
+        // A nested call on this thread (not something the engine does) gets its own buffer.
+        let mut borrowed = cell.try_borrow_mut();
+        let buf: &mut Vec<u64> = match borrowed.as_mut() {
+            Ok(b) => b,
+            Err(_) => &mut owned,
+        };
+        let words = a_len.div_ceil(8);
+        if buf.len() < words {
+            buf.resize(words, 0);
+        }
+        let acts: &mut [u8] = &mut bytemuck::cast_slice_mut(buf.as_mut_slice())[..a_len];
+        quantize_rows(pool, k, x, cols, acts, a_row, n);
+        run_dots(pool, k, w.data, w_row, acts, a_row, rows, n, out);
+    });
+    Ok(())
+}
+
+/// Converts the `n` rows of `x` into `acts`, in parallel when there are several.
+fn quantize_rows(
+    pool: &ThreadPool,
+    k: TypeKernels,
+    x: &[f32],
+    cols: usize,
+    acts: &mut [u8],
+    a_row: usize,
+    n: usize,
+) {
+    if n < 4 || pool.n_threads() == 1 {
+        for (xr, ar) in x.chunks_exact(cols).zip(acts.chunks_exact_mut(a_row)) {
+            // SAFETY: the table was built for a level the CPU supports (see `dispatch`).
+            unsafe { (k.quantize)(xr, ar) };
+        }
+        return;
+    }
+    let n_tasks = n.min(4 * pool.n_threads());
+    let per = n.div_ceil(n_tasks);
+    let base = SharedMut(acts.as_mut_ptr());
+    pool.run(n_tasks, &|task| {
+        let (t0, t1) = (task * per, ((task + 1) * per).min(n));
+        for t in t0..t1 {
+            // SAFETY: rows t0..t1 belong to this task alone, and t < n keeps the range inside
+            // `acts` (n * a_row bytes), which outlives `run`.
+            let ar = unsafe { std::slice::from_raw_parts_mut(base.get().add(t * a_row), a_row) };
+            // SAFETY: the table was built for a level the CPU supports.
+            unsafe { (k.quantize)(&x[t * cols..(t + 1) * cols], ar) };
+        }
+    });
+}
+
+/// The dot-product phase: weight rows split into chunks over the pool.
+#[allow(clippy::too_many_arguments)]
+fn run_dots(
+    pool: &ThreadPool,
+    k: TypeKernels,
+    wdata: &[u8],
+    w_row: usize,
+    acts: &[u8],
+    a_row: usize,
+    rows: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    // About four chunks per thread balances uneven progress; a floor keeps tiny matrices from
+    // paying more in task hand-out than in work.
+    let threads = pool.n_threads();
+    let min_chunk = if n == 1 { 16 } else { 4 };
+    let chunk = rows.div_ceil(4 * threads).max(min_chunk).min(rows);
+    let n_tasks = rows.div_ceil(chunk);
+    let dst = SharedMut(out.as_mut_ptr());
+    pool.run(n_tasks, &|task| {
+        let (r0, r1) = (task * chunk, ((task + 1) * chunk).min(rows));
+        let mut t0 = 0;
+        while t0 < n {
+            let t1 = (t0 + TILE_T).min(n);
+            for r in r0..r1 {
+                let wr = &wdata[r * w_row..(r + 1) * w_row];
+                let act = |t: usize| &acts[t * a_row..(t + 1) * a_row];
+                // SAFETY (both writes): (t, r) is written by this task only (r is in its chunk),
+                // and t * rows + r < n * rows = out.len(); `out` outlives `run`.
+                let put = |t: usize, v: f32| unsafe { *dst.get().add(t * rows + r) = v };
+                let mut t = t0;
+                if let Some(dot4) = k.dot4 {
+                    while t + 4 <= t1 {
+                        // SAFETY: the table was built for a level the CPU supports.
+                        let v = unsafe { dot4(wr, [act(t), act(t + 1), act(t + 2), act(t + 3)]) };
+                        (0..4).for_each(|j| put(t + j, v[j]));
+                        t += 4;
+                    }
+                }
+                for t in t..t1 {
+                    // SAFETY: the table was built for a level the CPU supports.
+                    put(t, unsafe { (k.dot)(wr, act(t)) });
+                }
+            }
+            t0 = t1;
+        }
+    });
+}

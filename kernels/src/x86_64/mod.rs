@@ -1,0 +1,105 @@
+//! x86-64 kernels and the code that installs them into the dispatch tables.
+//!
+//! `avx2` holds the AVX2+FMA+F16C versions of the activation quantizers and of the dot products
+//! of the common weight types; `avx2_k` those of the k-quants. Each entry point is a
+//! `#[target_feature] unsafe fn`; the adapters below give them the table's byte-slice signature.
+
+pub mod avx2;
+pub mod avx2_k;
+
+use crate::cpu::Level;
+use crate::dispatch::Table;
+use crate::quant::{
+    BlockIq4Nl, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
+    BlockQ8_0, BlockQ8_1,
+};
+use crate::GgmlType;
+
+/// Byte-slice adapters around typed `unsafe` SIMD kernels.
+macro_rules! simd_dot {
+    ($name:ident, $f:path, $w:ty, $a:ty) => {
+        /// # Safety
+        /// The CPU must support the target features of the wrapped kernel.
+        unsafe fn $name(w: &[u8], a: &[u8]) -> f32 {
+            let (w, a) = (
+                bytemuck::cast_slice::<u8, $w>(w),
+                bytemuck::cast_slice::<u8, $a>(a),
+            );
+            // SAFETY: the caller guarantees the CPU features (see `dispatch`).
+            unsafe { $f(w, a) }
+        }
+    };
+}
+macro_rules! simd_quantize {
+    ($name:ident, $f:path, $a:ty) => {
+        /// # Safety
+        /// The CPU must support the target features of the wrapped kernel.
+        unsafe fn $name(x: &[f32], out: &mut [u8]) {
+            let out = bytemuck::cast_slice_mut::<u8, $a>(out);
+            // SAFETY: the caller guarantees the CPU features (see `dispatch`).
+            unsafe { $f(x, out) }
+        }
+    };
+}
+
+simd_quantize!(quantize_q8_0, avx2::quantize_q8_0, BlockQ8_0);
+simd_quantize!(quantize_q8_1, avx2::quantize_q8_1, BlockQ8_1);
+simd_quantize!(quantize_q8_k, avx2_k::quantize_q8_k, BlockQ8K);
+simd_dot!(dot_q4_0, avx2::vec_dot_q4_0, BlockQ4_0, BlockQ8_0);
+simd_dot!(dot_q4_1, avx2::vec_dot_q4_1, BlockQ4_1, BlockQ8_1);
+simd_dot!(dot_q5_0, avx2::vec_dot_q5_0, BlockQ5_0, BlockQ8_0);
+simd_dot!(dot_q5_1, avx2::vec_dot_q5_1, BlockQ5_1, BlockQ8_1);
+simd_dot!(dot_q8_0, avx2::vec_dot_q8_0, BlockQ8_0, BlockQ8_0);
+simd_dot!(dot_iq4_nl, avx2::vec_dot_iq4_nl, BlockIq4Nl, BlockQ8_0);
+simd_dot!(dot_q4_k, avx2_k::vec_dot_q4_k, BlockQ4K, BlockQ8K);
+simd_dot!(dot_q5_k, avx2_k::vec_dot_q5_k, BlockQ5K, BlockQ8K);
+simd_dot!(dot_q6_k, avx2_k::vec_dot_q6_k, BlockQ6K, BlockQ8K);
+
+/// Byte-slice adapters around typed four-row SIMD kernels.
+macro_rules! simd_dot4 {
+    ($name:ident, $f:path, $w:ty, $a:ty) => {
+        /// # Safety
+        /// The CPU must support the target features of the wrapped kernel.
+        unsafe fn $name(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
+            let w = bytemuck::cast_slice::<u8, $w>(w);
+            let a = a.map(bytemuck::cast_slice::<u8, $a>);
+            // SAFETY: the caller guarantees the CPU features (see `dispatch`).
+            unsafe { $f(w, a) }
+        }
+    };
+}
+
+simd_dot4!(dot4_q4_0, avx2::vec_dot_q4_0_x4, BlockQ4_0, BlockQ8_0);
+simd_dot4!(dot4_q4_1, avx2::vec_dot_q4_1_x4, BlockQ4_1, BlockQ8_1);
+simd_dot4!(dot4_q4_k, avx2_k::vec_dot_q4_k_x4, BlockQ4K, BlockQ8K);
+simd_dot4!(dot4_q6_k, avx2_k::vec_dot_q6_k_x4, BlockQ6K, BlockQ8K);
+
+/// Installs the kernels `level` allows.
+pub(crate) fn upgrade(t: &mut Table, level: Level) {
+    if level < Level::Avx2 {
+        return;
+    }
+    use GgmlType::*;
+    t.set_quantize(Q8_0, quantize_q8_0);
+    t.set_quantize(Q8_1, quantize_q8_1);
+    t.set_quantize(Q8_K, quantize_q8_k);
+    t.set_dot(Q4_0, dot_q4_0);
+    t.set_dot(Q4_1, dot_q4_1);
+    t.set_dot(Q5_0, dot_q5_0);
+    t.set_dot(Q5_1, dot_q5_1);
+    t.set_dot(Q8_0, dot_q8_0);
+    t.set_dot(IQ4_NL, dot_iq4_nl);
+    t.set_dot(Q4_K, dot_q4_k);
+    t.set_dot(Q5_K, dot_q5_k);
+    t.set_dot(Q6_K, dot_q6_k);
+    t.set_dot4(Q4_0, dot4_q4_0);
+    t.set_dot4(Q4_1, dot4_q4_1);
+    t.set_dot4(Q4_K, dot4_q4_k);
+    t.set_dot4(Q6_K, dot4_q6_k);
+    t.set_quantize(F16, avx2::quantize_f16);
+    t.set_dot(F16, avx2::vec_dot_f16);
+    t.set_dot(F32, avx2::vec_dot_f32);
+    t.set_dot(BF16, avx2::vec_dot_bf16);
+    t.dot_f32 = avx2::dot_f32;
+    t.axpy = avx2::axpy;
+}
