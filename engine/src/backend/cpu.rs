@@ -176,8 +176,8 @@ impl Backend for CpuBackend {
                     };
                     let (x0, x1) = (head[a], head[b]);
                     let (c, s) = (cache[i], cache[i + 1]);
-                    head[a] = x0 * c - x1 * s;
-                    head[b] = x0 * s + x1 * c;
+                    head[a] = x0.mul_add(c, -(x1 * s));
+                    head[b] = x0.mul_add(s, x1 * c);
                 }
             }
         }
@@ -231,7 +231,8 @@ impl Backend for CpuBackend {
                 for (o, v) in acc.iter_mut().zip(vrow) {
                     *o = f16::from_f32(v.to_f32().mul_add(vs, o.to_f32()));
                 }
-                sum = sum * ms + vs;
+                // ggml's C++ is built with fused multiply-adds allowed: this is an FMA there.
+                sum = sum.mul_add(ms, vs);
             }
             let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
             // SAFETY: task i writes only its own head's slice of row t, disjoint from every

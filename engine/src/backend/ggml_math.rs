@@ -45,12 +45,23 @@ mod tests {
 
     #[test]
     fn constants_are_ggmls() {
-        // The hexadecimal float literals of ggml's source, checked against their bit patterns.
-        assert_eq!(f32::from_bits(0x4b40_0000), 12582912.0);
-        assert_eq!(f32::from_bits(0x3fb8_aa3b), 1.442_695); // 0x1.715476p+0
-        assert_eq!(f32::from_bits(0x3f31_7200), 0.693_145_75); // 0x1.62e4p-1
-        assert!((f32::from_bits(0x3eff_fedb) - 0.499_991_05).abs() < 1e-8); // 0x1.fffdb6p-2
-        assert!((f32::from_bits(0x3f7f_fff6) - 0.999_999_4).abs() < 1e-7); // 0x1.ffffecp-1
+        // Each bit pattern against the hexadecimal float literal of ggml's source, written as
+        // (hex mantissa) * 2^exponent and compared exactly.
+        let hex = |mantissa: u32, exp: i32| (mantissa as f64) * 2f64.powi(exp);
+        let cases = [
+            (0x4b40_0000u32, hex(0x18, 19)),          // 0x1.8p23
+            (0x3fb8_aa3b, hex(0x1715476, -24)),       // 0x1.715476p+0
+            (0x35bf_be8e, hex(0x17f7d1c, -44)),       // 0x1.7f7d1cp-20
+            (0x3f31_7200, hex(0x162e4, -17)),         // 0x1.62e4p-1
+            (0x3c07_2010, hex(0x10e4020, -31)),       // 0x1.0e4020p-7
+            (0x3d2b_9f17, hex(0x1573e2e, -29)),       // 0x1.573e2ep-5
+            (0x3e2a_af33, hex(0x1555e66, -27)),       // 0x1.555e66p-3
+            (0x3eff_fedb, hex(0x1fffdb6, -26)),       // 0x1.fffdb6p-2
+            (0x3f7f_fff6, hex(0x1ffffec, -25)),       // 0x1.ffffecp-1
+        ];
+        for (bits, want) in cases {
+            assert_eq!(f32::from_bits(bits) as f64, want, "{bits:#x}");
+        }
     }
 
     #[test]

@@ -260,7 +260,8 @@ pub unsafe fn vec_dot_q4_1(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut summs = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        summs += f16x(a.m) * f16x(b.s);
+        // ggml's C is built with fused multiply-adds allowed, so this sum is an FMA there.
+        summs = f16x(a.m).mul_add(f16x(b.s), summs);
         let d = _mm256_set1_ps(f16x(a.d) * f16x(b.d));
         acc = _mm256_fmadd_ps(d, dot_u8_i8(nibbles(&a.qs), ld256(&b.qs)), acc);
     }
@@ -300,7 +301,7 @@ pub unsafe fn vec_dot_q4_1_x4(x: &[BlockQ4_1], y: [&[BlockQ8_1]; 4]) -> [f32; 4]
         let qx = nibbles(&a.qs);
         for t in 0..4 {
             let b = &y[t][i];
-            summs[t] += mx * f16x(b.s);
+            summs[t] = mx.mul_add(f16x(b.s), summs[t]);
             let d = _mm256_set1_ps(dx * f16x(b.d));
             acc[t] = _mm256_fmadd_ps(d, dot_u8_i8(qx, ld256(&b.qs)), acc[t]);
         }
@@ -335,7 +336,8 @@ pub unsafe fn vec_dot_q5_1(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     let mut summs = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        summs += f16x(a.m) * f16x(b.s);
+        // ggml's C is built with fused multiply-adds allowed, so this sum is an FMA there.
+        summs = f16x(a.m).mul_add(f16x(b.s), summs);
         let d = _mm256_set1_ps(f16x(a.d) * f16x(b.d));
         let high = _mm256_and_si256(bits_to_bytes(a.qh), _mm256_set1_epi8(0x10));
         let qx = _mm256_or_si256(nibbles(&a.qs), high);
