@@ -86,3 +86,58 @@ pub fn reference_ppl(reference: &str) -> f64 {
     }
     panic!("no perplexity for {reference} in the reference README")
 }
+
+/// A `rollama serve` started for one test on a free loopback port, with its own empty
+/// model store; killed when dropped.
+pub struct TestServer {
+    child: std::process::Child,
+    pub base: String,
+    pub models_dir: PathBuf,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::start_with(&[])
+    }
+
+    /// Starts with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> TestServer {
+        use std::io::BufRead;
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let models_dir = std::env::temp_dir().join(format!("rollama-store-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&models_dir);
+        std::fs::create_dir_all(&models_dir).unwrap();
+        let mut cmd = Command::new(rollama_bin());
+        cmd.arg("serve")
+            .env("OLLAMA_HOST", "127.0.0.1:0")
+            .env("OLLAMA_MODELS", &models_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting rollama serve");
+        // The first line on stderr says where it listens.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let addr = first.split_whitespace().skip_while(|w| *w != "on").nth(1).unwrap_or_else(|| panic!("no address in {first:?}")).to_string();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        TestServer { child, base: format!("http://{addr}"), models_dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.models_dir);
+    }
+}

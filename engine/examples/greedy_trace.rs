@@ -14,7 +14,13 @@ fn main() {
     let prompt = case["prompt"].as_str().unwrap();
     let tokens = model.tokenizer().encode(prompt, true, true);
     let mut s = model.new_session(256);
-    let mut logits = model.forward(&mut s, &tokens, Logits::Last).unwrap();
+    // GREEDY_TRACE_SPLIT=k feeds the first k prompt tokens as a batch of their own (as a
+    // server that reuses a cached prefix would), to see how batching changes the rounding.
+    let split: usize = std::env::var("GREEDY_TRACE_SPLIT").ok().and_then(|v| v.parse().ok()).unwrap_or(0).min(tokens.len() - 1);
+    if split > 0 {
+        model.forward(&mut s, &tokens[..split], Logits::Last).unwrap();
+    }
+    let mut logits = model.forward(&mut s, &tokens[split..], Logits::Last).unwrap();
     for step in 0..32 {
         let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
         let z: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln() + max;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::{Logits, Model, ModelError, Session};
 use crate::sampler::{Sampler, SamplerOptions};
+use crate::stop::StopMatcher;
 use crate::tokenizer::StreamDecoder;
 
 /// How long to generate, and how to choose tokens.
@@ -13,11 +14,13 @@ pub struct GenerateOptions {
     /// Most tokens to generate; negative means until the context is full.
     pub num_predict: i64,
     pub sampler: SamplerOptions,
+    /// Generation ends where any of these appears; it is not part of the output.
+    pub stop: Vec<String>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { num_predict: -1, sampler: SamplerOptions::default() }
+        GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new() }
     }
 }
 
@@ -63,6 +66,7 @@ pub fn generate(
     let tok = model.tokenizer();
     let mut sampler = Sampler::new(opts.sampler.clone());
     let mut decoder = StreamDecoder::new();
+    let mut stops = StopMatcher::new(&opts.stop);
 
     let t0 = Instant::now();
     let mut logits = model.forward(session, prompt, Logits::Last)?;
@@ -71,6 +75,7 @@ pub fn generate(
     let t1 = Instant::now();
     let mut tokens = Vec::new();
     let mut done_reason = DoneReason::Length;
+    let mut stopped = false;
     loop {
         if opts.num_predict >= 0 && tokens.len() as i64 >= opts.num_predict {
             break;
@@ -84,9 +89,15 @@ pub fn generate(
             break;
         }
         tokens.push(id);
-        let piece = decoder.push(tok, id);
-        if !piece.is_empty() && !emit(&piece) {
+        let step = stops.push(&decoder.push(tok, id));
+        if !step.emit.is_empty() && !emit(&step.emit) {
             done_reason = DoneReason::Stop;
+            break;
+        }
+        if step.stopped {
+            // The stop string's tokens stay in the cache, as Ollama's do, but not in the text.
+            done_reason = DoneReason::Stop;
+            stopped = true;
             break;
         }
         if session.pos() >= session.n_ctx() {
@@ -94,9 +105,16 @@ pub fn generate(
         }
         logits = model.forward(session, &[id], Logits::Last)?;
     }
-    let rest = decoder.finish();
-    if !rest.is_empty() {
-        emit(&rest);
+    if !stopped {
+        // Whatever was held back as a possible stop string's start, and any incomplete UTF-8.
+        let step = stops.push(&decoder.finish());
+        let mut rest = step.emit;
+        if !step.stopped {
+            rest.push_str(&stops.finish());
+        }
+        if !rest.is_empty() {
+            emit(&rest);
+        }
     }
     Ok(GenerateStats {
         prompt_tokens: prompt.len(),

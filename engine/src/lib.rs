@@ -2,9 +2,14 @@
 //! the KV cache and the sampler. It does no HTTP and knows nothing of the CLI.
 
 pub mod backend;
+pub mod bench;
 pub mod chat;
 pub mod generate;
 pub mod gguf;
 pub mod model;
+pub mod modelfile;
 pub mod sampler;
+pub mod store;
+pub mod stop;
+pub mod template;
 pub mod tokenizer;

@@ -13,6 +13,7 @@
 //!
 //! This crate knows nothing of GGUF files, models or HTTP.
 
+pub mod attention;
 pub mod cpu;
 mod dispatch;
 mod error;

@@ -92,3 +92,29 @@ fn run_is_reproducible_with_a_seed_and_stops_at_num_predict() {
     let (_, c, _) = rollama(&["run", model, "--raw", "-o", "temperature=0.9", "-o", "seed=8", "-o", "num_predict=12", "Once upon a time"]);
     assert_ne!(a, c, "another seed should give another text");
 }
+
+#[test]
+fn run_without_a_prompt_reads_turns_from_stdin_until_bye() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let model = model_path("smollm2");
+    let mut child = Command::new(rollama_tests::rollama_bin())
+        .args(["run", model.to_str().unwrap(), "-o", "temperature=0", "-o", "num_predict=8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Two turns, then /bye: the line after /bye must never be answered.
+    child.stdin.take().unwrap().write_all(b"What is 2+2?\nAnd 3+3?\n/bye\nNever answered\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The first turn is framed exactly like a one-shot run, so greedy gives the same answer;
+    // the second turn continues the same session and answers something more.
+    let (ok, first, err) = rollama(&["run", model.to_str().unwrap(), "-o", "temperature=0", "-o", "num_predict=8", "What is 2+2?"]);
+    assert!(ok, "{err}");
+    assert!(!first.is_empty());
+    let rest = text.strip_prefix(&format!("{first}\n")).unwrap_or_else(|| panic!("{text:?} does not start with {first:?}"));
+    assert!(rest.ends_with('\n') && rest.trim().len() > 1, "second answer missing: {rest:?}");
+}

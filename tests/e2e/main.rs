@@ -5,4 +5,5 @@ mod cli;
 mod gguf_compat;
 mod greedy;
 mod perplexity;
+mod synthetic;
 mod tokenize;

@@ -20,3 +20,13 @@ fn check_ppl(reference_name: &str) {
 fn smollm2_perplexity_within_one_percent() {
     check_ppl("smollm2-135m");
 }
+
+#[test]
+fn gemma3_perplexity_within_one_percent() {
+    check_ppl("gemma3-270m");
+}
+
+#[test]
+fn qwen2_perplexity_within_one_percent() {
+    check_ppl("qwen2.5-coder-0.5b");
+}

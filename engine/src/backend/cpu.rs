@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use half::f16;
-use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView};
+use rollama_kernels::quant::{q4_k, BlockQ4K, BlockQ8K};
+use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView, QK_K};
 
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::gguf::GgufFile;
@@ -43,12 +44,15 @@ impl CpuWeight {
     }
 }
 
-/// One layer's cache: keys and values of every position as f16, `[n_ctx, width]`.
+/// One layer's cache: keys and values as f16, `[slots, width]`. A full layer has a slot per
+/// position of the context; a sliding-window layer has `window` slots used as a ring, position
+/// p living in slot p % slots.
 pub struct CpuKvLayer {
     k: Vec<f16>,
     v: Vec<f16>,
     k_width: usize,
     v_width: usize,
+    slots: usize,
 }
 
 pub struct CpuKv {
@@ -104,11 +108,15 @@ impl Backend for CpuBackend {
         CpuKv {
             layers: layers
                 .iter()
-                .map(|s| CpuKvLayer {
-                    k: vec![f16::ZERO; n_ctx * s.k_width],
-                    v: vec![f16::ZERO; n_ctx * s.v_width],
-                    k_width: s.k_width,
-                    v_width: s.v_width,
+                .map(|s| {
+                    let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
+                    CpuKvLayer {
+                        k: vec![f16::ZERO; slots * s.k_width],
+                        v: vec![f16::ZERO; slots * s.v_width],
+                        k_width: s.k_width,
+                        v_width: s.v_width,
+                        slots,
+                    }
                 })
                 .collect(),
         }
@@ -139,8 +147,14 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, w: &CpuWeight, x: &Vec<f32>, rows: usize, out: &mut Vec<f32>) {
         let view = w.view();
-        matmul(&self.pool, view, &x[..rows * view.cols], rows, &mut out[..rows * view.rows])
-            .expect("matmul shapes are fixed by the architecture");
+        // llama.cpp repacks Q4_K matrices (rows a multiple of 8) and multiplies groups of four
+        // activation rows in another order than single rows; see `matmul_q4_k_groups`.
+        let single = if view.ty == GgmlType::Q4_K && view.rows.is_multiple_of(8) { rows % 4 } else { rows };
+        let (c, r) = (view.cols, view.rows);
+        matmul(&self.pool, view, &x[..single * c], single, &mut out[..single * r]).expect("matmul shapes are fixed by the architecture");
+        if single < rows {
+            self.matmul_q4_k_groups(view, &x[single * c..rows * c], rows - single, &mut out[single * r..rows * r]);
+        }
     }
 
     fn add_bias(&self, x: &mut Vec<f32>, bias: &CpuWeight, rows: usize) {
@@ -186,23 +200,42 @@ impl Backend for CpuBackend {
     fn kv_store(&self, kv: &mut CpuKv, layer: usize, k: &Vec<f32>, v: &Vec<f32>, pos0: usize, rows: usize) {
         let l = &mut kv.layers[layer];
         let (kw, vw) = (l.k_width, l.v_width);
-        for (d, &s) in l.k[pos0 * kw..(pos0 + rows) * kw].iter_mut().zip(&k[..rows * kw]) {
-            *d = f16::from_f32(s);
-        }
-        for (d, &s) in l.v[pos0 * vw..(pos0 + rows) * vw].iter_mut().zip(&v[..rows * vw]) {
-            *d = f16::from_f32(s);
+        // Rows that a later row of the same batch would overwrite in the ring are skipped.
+        for t in rows.saturating_sub(l.slots)..rows {
+            let slot = (pos0 + t) % l.slots;
+            for (d, &s) in l.k[slot * kw..(slot + 1) * kw].iter_mut().zip(&k[t * kw..(t + 1) * kw]) {
+                *d = f16::from_f32(s);
+            }
+            for (d, &s) in l.v[slot * vw..(slot + 1) * vw].iter_mut().zip(&v[t * vw..(t + 1) * vw]) {
+                *d = f16::from_f32(s);
+            }
         }
     }
 
-    fn attention(&self, q: &Vec<f32>, kv: &CpuKv, layer: usize, a: &Attention, pos0: usize, rows: usize, out: &mut Vec<f32>) {
+    fn attention(&self, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, kv: &CpuKv, layer: usize, a: &Attention, pos0: usize, rows: usize, out: &mut Vec<f32>) {
         let l = &kv.layers[layer];
         let hd = a.head_dim;
         let q_width = a.n_head * hd;
         let group = a.n_head / a.n_head_kv;
+        // This batch's keys and values, rounded to f16 as the cache will hold them.
+        let (kw, vw) = (l.k_width, l.v_width);
+        let k_new: Vec<f16> = k[..rows * kw].iter().map(|&x| f16::from_f32(x)).collect();
+        let v_new: Vec<f16> = v[..rows * vw].iter().map(|&x| f16::from_f32(x)).collect();
+        // Position p of kv head h: from this batch, or from the cache (a ring slot).
+        let key = |p: usize, h: usize| -> &[f16] {
+            let (src, row) = if p >= pos0 { (&k_new, p - pos0) } else { (&l.k, p % l.slots) };
+            &src[row * kw + h * hd..row * kw + (h + 1) * hd]
+        };
+        let value = |p: usize, h: usize| -> &[f16] {
+            let (src, row) = if p >= pos0 { (&v_new, p - pos0) } else { (&l.v, p % l.slots) };
+            &src[row * vw + h * hd..row * vw + (h + 1) * hd]
+        };
         let out_ptr = SyncPtr(out.as_mut_ptr());
         let task = |i: usize| {
             let (t, h) = (i / a.n_head, i % a.n_head);
             let pos = pos0 + t;
+            // The ring of a sliding layer holds the window's earlier positions, so every
+            // position read here is either in the cache or in this batch.
             let first = a.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let kvh = h / group;
             // This follows ggml's CPU flash attention step for step: the query is rounded to
@@ -212,11 +245,11 @@ impl Backend for CpuBackend {
             let mut acc = vec![f16::ZERO; hd];
             let (mut sum, mut max) = (0f32, f32::NEG_INFINITY);
             for p in first..=pos {
-                let krow = &l.k[p * l.k_width + kvh * hd..p * l.k_width + (kvh + 1) * hd];
-                let mut s = dot_f16(krow, &qh) * a.scale;
-                if let Some(cap) = a.softcap {
-                    s = cap * (s / cap).tanh();
-                }
+                // ggml folds a soft-cap into the scale: cap * tanh(q.k * (scale / cap)).
+                let s = match a.softcap {
+                    None => dot_f16(key(p, kvh), &qh) * a.scale,
+                    Some(cap) => cap * (dot_f16(key(p, kvh), &qh) * (a.scale / cap)).tanh(),
+                };
                 let (mut ms, mut vs) = (1f32, 1f32);
                 if s > max {
                     ms = (max - s).exp();
@@ -227,8 +260,7 @@ impl Backend for CpuBackend {
                 } else {
                     vs = (s - max).exp();
                 }
-                let vrow = &l.v[p * l.v_width + kvh * hd..p * l.v_width + (kvh + 1) * hd];
-                for (o, v) in acc.iter_mut().zip(vrow) {
+                for (o, v) in acc.iter_mut().zip(value(p, kvh)) {
                     *o = f16::from_f32(v.to_f32().mul_add(vs, o.to_f32()));
                 }
                 // ggml's C++ is built with fused multiply-adds allowed: this is an FMA there.
@@ -243,6 +275,7 @@ impl Backend for CpuBackend {
             }
         };
         assert!(out.len() >= rows * q_width && q.len() >= rows * q_width);
+        assert!(a.n_head_kv * hd <= kw.min(vw));
         self.pool.run(rows * a.n_head, &task);
     }
 
@@ -252,19 +285,77 @@ impl Backend for CpuBackend {
         }
     }
 
+    fn geglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
+        for ((o, &g), &u) in out[..len].iter_mut().zip(&gate[..len]).zip(&up[..len]) {
+            *o = super::ggml_math::gelu_table(g) * u;
+        }
+    }
+
+    fn scale(&self, x: &mut Vec<f32>, s: f32, len: usize) {
+        for v in &mut x[..len] {
+            *v *= s;
+        }
+    }
+
+    fn softcap(&self, x: &mut Vec<f32>, cap: f32, len: usize) {
+        for v in &mut x[..len] {
+            // As ggml's graph for gemma 2: scale by 1/cap, tanh, scale by cap.
+            *v = (*v * (1.0 / cap)).tanh() * cap;
+        }
+    }
+
     fn add(&self, x: &mut Vec<f32>, y: &Vec<f32>, len: usize) {
         for (a, &b) in x[..len].iter_mut().zip(&y[..len]) {
             *a += b;
         }
     }
 
-    fn copy_row(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, width: usize) {
-        dst[dst_row * width..(dst_row + 1) * width].copy_from_slice(&src[src_row * width..(src_row + 1) * width]);
+    fn copy_rows(&self, src: &Vec<f32>, src_row: usize, dst: &mut Vec<f32>, dst_row: usize, rows: usize, width: usize) {
+        dst[dst_row * width..(dst_row + rows) * width].copy_from_slice(&src[src_row * width..(src_row + rows) * width]);
     }
 
     fn read(&self, x: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
         out.clear();
         out.extend_from_slice(&x[..len]);
+    }
+}
+
+impl CpuBackend {
+    /// `n` (a multiple of 4) activation rows times a Q4_K matrix, four rows at a time in the
+    /// order of llama.cpp's repacked gemm (`q4_k::vec_dot_x4_gemm`), so that prompts round as
+    /// they do there. Single rows go through `rollama_kernels::matmul`, whose Q4_K dot is the
+    /// repacked gemv's order.
+    ///
+    /// Which rows are single: llama.cpp's own matmul puts the `n % 4` leftover rows of a batch
+    /// last, but `llama-server`, which produced the reference continuations, evaluates an
+    /// n-token prompt as a batch of its first `n % 4` tokens and then one of the rest (every
+    /// reference prompt of gemma3 and qwen2.5 reproduces token for token, and its top
+    /// log-probabilities to 1e-3, only that way). So the single rows here are the first ones.
+    fn matmul_q4_k_groups(&self, w: WeightView<'_>, x: &[f32], n: usize, out: &mut [f32]) {
+        let (rows, cols) = (w.rows, w.cols);
+        let nb = cols / QK_K;
+        let mut acts = vec![<BlockQ8K as bytemuck::Zeroable>::zeroed(); n * nb];
+        for (xr, ar) in x.chunks_exact(cols).zip(acts.chunks_exact_mut(nb)) {
+            rollama_kernels::quant::q8_k::quantize(xr, ar);
+        }
+        let chunk = rows.div_ceil(4 * self.pool.n_threads()).max(8);
+        let out_ptr = SyncPtr(out.as_mut_ptr());
+        let task = |c: usize| {
+            for r in c * chunk..((c + 1) * chunk).min(rows) {
+                let wr: &[BlockQ4K] = bytemuck::cast_slice(w.row(r));
+                for g in (0..n).step_by(4) {
+                    let a = |t: usize| &acts[t * nb..(t + 1) * nb];
+                    let v = q4_k::vec_dot_x4_gemm(wr, [a(g), a(g + 1), a(g + 2), a(g + 3)]);
+                    for (j, v) in v.into_iter().enumerate() {
+                        // SAFETY: element (g + j, r) is written by the task owning row r only,
+                        // and (g + j) * rows + r < n * rows = out.len(); `out` outlives the run.
+                        unsafe { *out_ptr.get().add((g + j) * rows + r) = v };
+                    }
+                }
+            }
+        };
+        assert!(out.len() >= n * rows && x.len() >= n * cols);
+        self.pool.run(rows.div_ceil(chunk), &task);
     }
 }
 

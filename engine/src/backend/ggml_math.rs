@@ -2,7 +2,8 @@
 //! activations round the same way as in llama.cpp (whose outputs the tests compare with,
 //! token for token). ggml's SiLU uses its own vectorized `expf` (a polynomial adapted from
 //! Arm's optimized routines), not the C library's; this is that polynomial, one lane at a
-//! time, with the same fused multiply-adds.
+//! time, with the same fused multiply-adds. Its GELU reads a table of f16 values indexed by
+//! the f16 rounding of the input (`GGML_GELU_FP16`), built here the same way.
 
 /// ggml's AVX-512 `ggml_v_expf`, for one value.
 pub fn v_expf(x: f32) -> f32 {
@@ -39,8 +40,54 @@ pub fn v_silu(x: f32) -> f32 {
     x / (1.0 + v_expf(0.0 - x))
 }
 
+/// ggml's `ggml_gelu_f32`: the tanh approximation, with the FMA its C contracts to.
+pub fn gelu_f32(x: f32) -> f32 {
+    const GELU_COEF_A: f32 = 0.044715;
+    // ggml writes sqrt(2/pi) in full; rounding the f64 gives the same f32 as its C literal.
+    const SQRT_2_OVER_PI: f32 = 0.797_884_560_802_865_4_f64 as f32;
+    let inner = (GELU_COEF_A * x).mul_add(x, 1.0);
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * inner).tanh())
+}
+
+/// gelu of every f16 value, rounded to f16 (ggml's `ggml_table_gelu_f16`).
+fn gelu_f16_table() -> &'static [half::f16] {
+    static TABLE: std::sync::OnceLock<Vec<half::f16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(|i| half::f16::from_f32(gelu_f32(half::f16::from_bits(i).to_f32()))).collect())
+}
+
+/// ggml's GELU on the CPU (`ggml_vec_gelu_f32` with `GGML_GELU_FP16`): 0 below -10, the
+/// identity above 10, else the table entry of the input rounded to f16.
+pub fn gelu_table(x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        gelu_f16_table()[usize::from(half::f16::from_f32(x).to_bits())].to_f32()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn gelu_table_is_close_to_gelu() {
+        for i in -1200..1200 {
+            let x = i as f32 / 100.0;
+            let want = 0.5 * x as f64 * (1.0 + libm_erf(x as f64 / 2f64.sqrt()));
+            // The tanh form differs from the exact one by < 1e-3; f16 rounding adds ~1e-3 relative.
+            assert!((gelu_table(x) as f64 - want).abs() <= 2e-3 * want.abs().max(1.0) + 1e-3, "{x}");
+        }
+        assert_eq!(gelu_table(-10.0), 0.0);
+        assert_eq!(gelu_table(12.5), 12.5);
+    }
+
+    /// erf by its series / continued fraction is more than the test needs: Abramowitz-Stegun 7.1.26.
+    fn libm_erf(x: f64) -> f64 {
+        let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+        let y = 1.0 - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t * (-x * x).exp();
+        y.copysign(x)
+    }
+
     use super::*;
 
     #[test]

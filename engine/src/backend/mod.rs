@@ -64,6 +64,9 @@ pub struct KvShape {
     /// Width of one position's keys (n_head_kv * head_dim) and of its values.
     pub k_width: usize,
     pub v_width: usize,
+    /// A sliding-window layer keeps only its last `window` positions (a ring buffer of that
+    /// many slots, position p in slot p % window); None keeps every position of the context.
+    pub window: Option<usize>,
 }
 
 /// What one backend must compute. Every op is given explicit row counts and widths; a
@@ -102,22 +105,36 @@ pub trait Backend: Send + Sync + 'static {
     /// Rotates `rows` rows of `n_heads` heads each, row t being at position `pos0 + t`.
     fn rope(&self, x: &mut Self::Buf, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize);
 
-    /// Writes `rows` rows of keys and values at positions `pos0..pos0 + rows` of `layer`.
+    /// Writes `rows` rows of keys and values at positions `pos0..pos0 + rows` of `layer`
+    /// (into ring slots for a sliding-window layer, where later rows overwrite earlier ones).
     fn kv_store(&self, kv: &mut Self::Kv, layer: usize, k: &Self::Buf, v: &Self::Buf, pos0: usize, rows: usize);
 
-    /// Causal attention of `rows` queries (at positions pos0..) over the cached keys and
-    /// values of `layer` up to each query's own position. q is [rows, n_head * head_dim];
-    /// out is the same shape.
-    fn attention(&self, q: &Self::Buf, kv: &Self::Kv, layer: usize, attn: &Attention, pos0: usize, rows: usize, out: &mut Self::Buf);
+    /// Causal attention of `rows` queries at positions `pos0..pos0 + rows`. Each query sees
+    /// the keys and values of positions up to its own (within `attn.window` if set): those
+    /// before `pos0` from `layer`'s cache, those of this batch from `k` and `v`
+    /// (`[rows, n_head_kv * head_dim]`, stored with `kv_store` only after this call, so a
+    /// ring no longer than the window suffices). q is `[rows, n_head * head_dim]`; out is
+    /// the same shape.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(&self, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, kv: &Self::Kv, layer: usize, attn: &Attention, pos0: usize, rows: usize, out: &mut Self::Buf);
 
     /// out = silu(gate) * up, elementwise over `len` values.
     fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, len: usize, out: &mut Self::Buf);
 
+    /// out = gelu(gate) * up with GELU's tanh approximation, elementwise over `len` values.
+    fn geglu(&self, gate: &Self::Buf, up: &Self::Buf, len: usize, out: &mut Self::Buf);
+
+    /// x *= s over `len` values.
+    fn scale(&self, x: &mut Self::Buf, s: f32, len: usize);
+
+    /// x = cap * tanh(x / cap) over `len` values (gemma 2's soft-capping of the logits).
+    fn softcap(&self, x: &mut Self::Buf, cap: f32, len: usize);
+
     /// x += y, elementwise over `len` values.
     fn add(&self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
 
-    /// Copies row `src_row` of `src` (rows of `width`) into row `dst_row` of `dst`.
-    fn copy_row(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, width: usize);
+    /// Copies `rows` rows from row `src_row` of `src` (rows of `width`) to row `dst_row` of `dst`.
+    fn copy_rows(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, rows: usize, width: usize);
 
     /// Copies the first `len` values of `x` to the host.
     fn read(&self, x: &Self::Buf, len: usize, out: &mut Vec<f32>);

@@ -23,6 +23,9 @@ pub struct Hparams {
     pub rope_dims: usize,
     pub rope_freq_base: f32,
     pub rope_freq_scale: f32,
+    /// Sliding-window attention span (`{arch}.attention.sliding_window`): a query sees this
+    /// many positions, its own included. Which layers use it is the architecture's rule.
+    pub sliding_window: Option<usize>,
 }
 
 /// Upper bounds that keep a hostile file from sizing huge allocations.
@@ -91,7 +94,13 @@ impl Hparams {
         if !(rms_eps.is_finite() && rms_eps >= 0.0) || !(rope_freq_base.is_finite() && rope_freq_base > 0.0) || !rope_freq_scale.is_finite() {
             return Err(ModelError::BadHparam { key: key("*"), reason: "norm epsilon or rope parameters are not finite".into() });
         }
+        // A window of 0 means none, as in llama.cpp.
+        let sliding_window = match g.get_u64(&key("attention.sliding_window"))? {
+            None | Some(0) => None,
+            Some(_) => Some(bounded("attention.sliding_window", 1 << 24)?),
+        };
         Ok(Hparams {
+            sliding_window,
             arch,
             n_vocab,
             n_embd,

@@ -1,12 +1,18 @@
 //! Model architectures and the type-erased [`Model`] the rest of the program drives.
 //!
-//! An architecture is a struct generic over a [`Backend`] that reads its hyper-parameters
-//! from the GGUF metadata and runs its forward pass as backend ops. [`load`] picks the
-//! architecture named by `general.architecture`. A [`Session`] is one sequence's state (its
-//! KV cache and position); a model can serve many sessions.
+//! An architecture is one file here: a struct generic over a [`Backend`] that reads its
+//! hyper-parameters from the GGUF metadata (`{arch}.*` keys, see [`Hparams`]) and builds its
+//! forward pass from the shared pieces of `blocks.rs` (loader, attention and feed-forward
+//! sub-blocks, output head). [`load`] looks `general.architecture` up in the registry
+//! ([`registry`]); adding an architecture is a new file and one line there. A [`Session`] is
+//! one sequence's state (its KV cache and position); a model can serve many sessions.
 
+mod blocks;
+mod gemma2;
+mod gemma3;
 mod hparams;
 mod llama;
+mod qwen2;
 
 use std::any::Any;
 use std::path::Path;
@@ -18,8 +24,16 @@ use crate::backend::Backend;
 use crate::gguf::{GgufError, GgufFile};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
-/// The architectures [`load`] knows.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+/// The architectures [`load`] knows, in the order of [`registry`].
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "gemma2", "gemma3"];
+
+/// Builds one architecture from a parsed file on a backend.
+type Builder<B> = fn(Arc<GgufFile>, Arc<B>, Tokenizer) -> Result<Box<dyn Model>, ModelError>;
+
+/// Every architecture by its `general.architecture` name.
+fn registry<B: Backend>() -> [(&'static str, Builder<B>); 4] {
+    [("llama", llama::load::<B>), ("qwen2", qwen2::load::<B>), ("gemma2", gemma2::load::<B>), ("gemma3", gemma3::load::<B>)]
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -39,6 +53,8 @@ pub enum ModelError {
     TokenOutOfRange { id: u32, n_vocab: usize },
     #[error("the context is full ({n_ctx} tokens)")]
     ContextFull { n_ctx: usize },
+    #[error("{0} is not supported by this model")]
+    Unsupported(&'static str),
 }
 
 impl ModelError {
@@ -52,6 +68,9 @@ impl ModelError {
 pub struct Session {
     pos: usize,
     n_ctx: usize,
+    /// Whether some layer keeps only a sliding window of positions (a ring buffer shorter
+    /// than the context), which limits how far back [`Session::truncate`] can go.
+    ring: bool,
     state: Box<dyn Any + Send>,
 }
 
@@ -63,9 +82,15 @@ impl Session {
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
     }
-    /// Forgets positions from `pos` on (the next forward overwrites them).
+    /// Forgets positions from `pos` on (the next forward overwrites them). Where sliding-window
+    /// layers have already overwritten the positions that `pos` would need, going back by more
+    /// than one position forgets everything (pos becomes 0), and the caller feeds it again.
     pub fn truncate(&mut self, pos: usize) {
-        self.pos = self.pos.min(pos);
+        if self.ring && pos + 1 < self.pos {
+            self.pos = 0;
+        } else {
+            self.pos = self.pos.min(pos);
+        }
     }
 }
 
@@ -74,8 +99,11 @@ impl Session {
 pub enum Logits {
     /// Only the last token's (generation).
     Last,
-    /// Every token's, `[n_tokens, n_vocab]` (perplexity).
+    /// Every token's, `[n_tokens, n_vocab]`.
     All,
+    /// Those of the tokens from index `first` of this call on, `[n_tokens - first, n_vocab]`
+    /// (perplexity, which scores only the second half of each window).
+    From(usize),
 }
 
 /// A loaded model, whatever its architecture and backend.
@@ -88,6 +116,11 @@ pub trait Model: Send + Sync {
     fn forward(&self, session: &mut Session, tokens: &[u32], logits: Logits) -> Result<Vec<f32>, ModelError>;
     /// The name of the backend it runs on.
     fn backend_name(&self) -> String;
+    /// The embedding of `tokens`: the final hidden states after the output norm, mean-pooled.
+    fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let _ = tokens;
+        Err(ModelError::Unsupported("embedding"))
+    }
 }
 
 /// Opens a GGUF file and builds the architecture it names on `backend`.
@@ -99,11 +132,11 @@ pub fn load<B: Backend>(path: impl AsRef<Path>, backend: Arc<B>) -> Result<Box<d
 /// Builds the architecture an already parsed file names.
 pub fn load_file<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>) -> Result<Box<dyn Model>, ModelError> {
     let arch = file.require_str("general.architecture")?.to_string();
+    let Some((_, build)) = registry::<B>().into_iter().find(|(name, _)| *name == arch) else {
+        return Err(ModelError::UnsupportedArchitecture { arch });
+    };
     let tokenizer = Tokenizer::from_gguf(&file)?;
-    match arch.as_str() {
-        "llama" => Ok(Box::new(llama::Llama::load(file, backend, tokenizer)?)),
-        _ => Err(ModelError::UnsupportedArchitecture { arch }),
-    }
+    build(file, backend, tokenizer)
 }
 
 /// Prints each op's sum and first values to stderr when `ROLLAMA_TRACE` is set, in the
@@ -126,7 +159,8 @@ impl<'a, B: Backend> Tracer<'a, B> {
         }
         let mut host = Vec::new();
         self.backend.read(buf, rows * width, &mut host);
-        let sum: f64 = host.iter().map(|&v| f64::from(v)).sum();
+        // Summed in f32 in order, as llama-eval-callback does, so equal tensors give equal sums.
+        let sum = host.iter().fold(0f32, |s, &v| s + v);
         let max = host.iter().fold(0f32, |m, v| m.max(v.abs()));
         eprintln!("{name} = {{{width}, {rows}}}\n    sum = {sum:.6}, max |x| = {max:.4}");
         for r in [0, rows - 1] {
@@ -142,6 +176,13 @@ fn kv_of<B: Backend>(session: &mut Session) -> &mut B::Kv {
     session.state.downcast_mut::<B::Kv>().expect("a session is used only with the model that made it")
 }
 
-fn new_session<B: Backend>(backend: &B, shapes: &[crate::backend::KvShape], n_ctx: usize) -> Session {
-    Session { pos: 0, n_ctx, state: Box::new(backend.kv_cache(shapes, n_ctx)) }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_and_supported_list_agree() {
+        let names: Vec<&str> = registry::<crate::backend::CpuBackend>().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, SUPPORTED_ARCHITECTURES);
+    }
 }

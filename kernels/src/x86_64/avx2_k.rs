@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::avx2::{f16x, hsum, ld256, pack_i32_to_i8, st256};
+use super::avx2::{f16x, hsum, ld128, ld256, pack_i32_to_i8, st256};
 use crate::quant::q4_k::scales_mins;
 use crate::quant::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
 use crate::types::QK_K;
@@ -79,15 +79,14 @@ fn mins_dot(mn: &[u8; 8], bsums: &[i16; 16]) -> i32 {
         .sum()
 }
 
-/// Q4_K weights times Q8_K activations.
+/// Q4_K weights times Q8_K activations, in the order of `quant::q4_k::vec_dot`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q4_k(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
     let m4 = _mm256_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    let mut acc_m = 0.0f32;
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
     for (a, b) in x.iter().zip(y) {
         let (sc, mn) = scales_mins(&a.scales);
         let mut sumi = _mm256_setzero_si256();
@@ -101,11 +100,21 @@ pub unsafe fn vec_dot_q4_k(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
             let ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c + 1] as i16), ph);
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
-        let d = b.d * f16x(a.d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        acc_m += b.d * f16x(a.dmin) * mins_dot(&mn, &b.bsums) as f32;
+        // The order of `quant::q4_k::vec_dot` (llama.cpp's repacked kernel).
+        acc = (hsum_i32(sumi) as f32).mul_add(f16x(a.d) * b.d, acc);
+        acc_m = (mins_dot(&mn, &b.bsums) as f32).mul_add(f16x(a.dmin) * b.d, acc_m);
     }
-    hsum(acc) - acc_m
+    acc - acc_m
+}
+
+/// The wrapping sum of eight i32 lanes (exact: super-block sums stay far below 2^31).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01>(s));
+    _mm_cvtsi128_si32(s)
 }
 
 /// `vec_dot_q4_k` for four activation rows: scales, mins and nibbles are unpacked once per
@@ -116,7 +125,7 @@ pub unsafe fn vec_dot_q4_k(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q4_k_x4(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
     let m4 = _mm256_set1_epi8(0x0F);
-    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut acc = [0.0f32; 4];
     let mut acc_m = [0.0f32; 4];
     for (i, a) in x.iter().enumerate() {
         let (sc, mn) = scales_mins(&a.scales);
@@ -144,11 +153,53 @@ pub unsafe fn vec_dot_q4_k_x4(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
                 );
                 sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
             }
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
-            acc_m[t] += b.d * dmx * mins_dot(&mn, &b.bsums) as f32;
+            acc[t] = (hsum_i32(sumi) as f32).mul_add(dx * b.d, acc[t]);
+            acc_m[t] = (mins_dot(&mn, &b.bsums) as f32).mul_add(dmx * b.d, acc_m[t]);
         }
     }
-    [0, 1, 2, 3].map(|t| hsum(acc[t]) - acc_m[t])
+    [0, 1, 2, 3].map(|t| acc[t] - acc_m[t])
+}
+
+/// Q4_K weights times four Q8_K activation rows in the order of `quant::q4_k::vec_dot_x4_gemm`
+/// (llama.cpp's AVX-512 repacked gemm): one FMA per 64 elements rather than per super-block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_q4_k_x4_gemm(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let mut acc = [0.0f32; 4];
+    let mut acc_m = [0.0f32; 4];
+    for (i, a) in x.iter().enumerate() {
+        let (sc, mn) = scales_mins(&a.scales);
+        let scale: [__m256i; 8] = std::array::from_fn(|j| _mm256_set1_epi16(sc[j] as i16));
+        let q: [__m256i; 8] = std::array::from_fn(|j| {
+            let q4 = ld256(&a.qs[32 * (j / 2)..]);
+            if j % 2 == 0 {
+                _mm256_and_si256(q4, m4)
+            } else {
+                _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4)
+            }
+        });
+        let (dx, dmx) = (f16x(a.d), f16x(a.dmin));
+        for t in 0..4 {
+            let b = &y[t][i];
+            for c in 0..4 {
+                let pl = _mm256_madd_epi16(
+                    scale[2 * c],
+                    _mm256_maddubs_epi16(q[2 * c], ld256(&b.qs[64 * c..])),
+                );
+                let ph = _mm256_madd_epi16(
+                    scale[2 * c + 1],
+                    _mm256_maddubs_epi16(q[2 * c + 1], ld256(&b.qs[64 * c + 32..])),
+                );
+                let imin = crate::quant::q4_k::mins_dot_pair(&mn, &b.bsums, c);
+                acc[t] = (hsum_i32(_mm256_add_epi32(pl, ph)) as f32).mul_add(dx * b.d, acc[t]);
+                acc_m[t] = (imin as f32).mul_add(dmx * b.d, acc_m[t]);
+            }
+        }
+    }
+    [0, 1, 2, 3].map(|t| acc[t] - acc_m[t])
 }
 
 /// Q5_K weights times Q8_K activations.
@@ -188,14 +239,13 @@ pub unsafe fn vec_dot_q5_k(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
     hsum(acc) - acc_m
 }
 
-/// Q6_K weights times Q8_K activations. Values are taken unsigned (0..64) and the -32 offset is
-/// subtracted as `maddubs(32, q8)`, which keeps every i16 partial sum in range.
+/// Q6_K weights times Q8_K activations, as ggml's AVX2 kernel: values are taken unsigned
+/// (0..64) and the -32 offset is subtracted per lane through `bsums` (see `q6_offset`).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q6_k(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
-    let m32 = _mm256_set1_epi8(32);
     let mut acc = _mm256_setzero_ps();
     for (a, b) in x.iter().zip(y) {
         let mut sumi = _mm256_setzero_si256();
@@ -203,13 +253,11 @@ pub unsafe fn vec_dot_q6_k(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
         for h in 0..2 {
             for k in 0..4 {
                 let q8 = ld256(&b.qs[128 * h + 32 * k..]);
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(q[4 * h + k], q8),
-                    _mm256_maddubs_epi16(m32, q8),
-                );
+                let p = _mm256_maddubs_epi16(q[4 * h + k], q8);
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale[4 * h + k], p));
             }
         }
+        let sumi = _mm256_sub_epi32(sumi, q6_offset(a, b));
         let d = b.d * f16x(a.d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -222,7 +270,6 @@ pub unsafe fn vec_dot_q6_k(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_q6_k_x4(x: &[BlockQ6K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    let m32 = _mm256_set1_epi8(32);
     let mut acc = [_mm256_setzero_ps(); 4];
     for (i, a) in x.iter().enumerate() {
         let (q, scale) = unpack_q6_k(a);
@@ -232,16 +279,24 @@ pub unsafe fn vec_dot_q6_k_x4(x: &[BlockQ6K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
             let mut sumi = _mm256_setzero_si256();
             for j in 0..8 {
                 let q8 = ld256(&b.qs[32 * j..]);
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(q[j], q8),
-                    _mm256_maddubs_epi16(m32, q8),
-                );
+                let p = _mm256_maddubs_epi16(q[j], q8);
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale[j], p));
             }
+            let sumi = _mm256_sub_epi32(sumi, q6_offset(a, b));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
         }
     }
     acc.map(|a| hsum(a))
+}
+
+/// The -32 offset of Q6_K as ggml's AVX2 kernel takes it out: `32 * (bsums[2l] * sc[2l] +
+/// bsums[2l + 1] * sc[2l + 1])` from lane l, after the unsigned products. The lane totals (not
+/// just their sum) decide how the f32 accumulation rounds, so this follows ggml exactly.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q6_offset(a: &BlockQ6K, b: &BlockQ8K) -> __m256i {
+    let sc = _mm256_cvtepi8_epi16(ld128(&a.scales));
+    _mm256_slli_epi32::<5>(_mm256_madd_epi16(ld256(&b.bsums), sc))
 }
 
 /// The 256 unsigned 6-bit values of a Q6_K block as eight vectors of 32 (element order), and

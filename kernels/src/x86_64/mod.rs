@@ -4,6 +4,7 @@
 //! of the common weight types; `avx2_k` those of the k-quants. Each entry point is a
 //! `#[target_feature] unsafe fn`; the adapters below give them the table's byte-slice signature.
 
+pub(crate) mod attention;
 pub mod avx2;
 pub mod avx2_k;
 

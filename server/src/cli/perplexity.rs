@@ -51,10 +51,12 @@ pub fn run(a: PerplexityArgs) -> Result<(), CliError> {
             chunk[0] = bos;
         }
         let mut session = model.new_session(a.ctx);
-        let logits = model.forward(&mut session, &chunk, Logits::All)?;
-        // Row i predicts token i + 1; score rows first..ctx-1.
+        let logits = model.forward(&mut session, &chunk, Logits::From(first))?;
+        // Only rows first.. come back (the projection onto a large vocabulary is costly):
+        // returned row j is chunk row first + j, which predicts token first + j + 1.
         for i in first..a.ctx - 1 {
-            nll -= log_softmax_at(&logits[i * n_vocab..(i + 1) * n_vocab], chunk[i + 1] as usize);
+            let j = i - first;
+            nll -= log_softmax_at(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[i + 1] as usize);
             count += 1;
         }
         eprint!("[{}]{:.4},", c + 1, (nll / count as f64).exp());
