@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The `gguf` Python package is the independent GGUF reader the writer is checked against.
-if ! python3 -c 'import gguf' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check gguf
+# Python packages the tests drive: `gguf`, the independent GGUF reader the writer is
+# checked against, and `ollama`, the official client the API is checked with.
+if ! python3 -c 'import gguf, ollama' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check gguf ollama
+fi
+# curl runs the API document's examples as written.
+if ! command -v curl >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi
 python3 scripts/fetch_models.py >/dev/null
 cargo build --release -p rollama

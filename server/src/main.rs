@@ -1,7 +1,10 @@
-//! `rollama`: a local LLM runner compatible with Ollama. This binary holds the command line;
-//! the HTTP API joins it later. Model files are GGUF paths for now.
+//! `rollama`: a local LLM runner compatible with Ollama: the HTTP API server (`api`), its
+//! model scheduler (`sched`) and the command line (`cli`), which is a client of the server
+//! except where it runs a GGUF file in-process.
 
+mod api;
 mod cli;
+mod sched;
 
 use std::process::ExitCode;
 

@@ -1,9 +1,13 @@
 //! End-to-end tests: the engine and the `rollama` binary on the real models, checked against
 //! the llama.cpp reference outputs in ../shared/reference.
 
+mod api;
 mod cli;
+mod cli_client;
+mod curl_examples;
 mod gguf_compat;
 mod greedy;
 mod perplexity;
+mod python_client;
 mod synthetic;
 mod tokenize;

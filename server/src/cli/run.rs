@@ -13,7 +13,7 @@ use super::CliError;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Path to a GGUF model file.
+    /// A model name (answered by the server) or a path to a GGUF file (run in-process).
     model: PathBuf,
     /// The prompt; without it, prompts are read line by line (type /bye to leave).
     prompt: Option<String>,
@@ -33,6 +33,14 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> Result<(), CliError> {
     let opts = RunOptions::parse(&a.options)?;
+    if !a.model.is_file() {
+        let name = a.model.to_string_lossy().into_owned();
+        if name.ends_with(".gguf") {
+            return Err(CliError::File { path: a.model.clone(), source: std::io::ErrorKind::NotFound.into() });
+        }
+        let remote = super::remote_run::RemoteRun { model: name, system: a.system.clone(), options: options_json(&a.options) };
+        return remote.run(a.prompt);
+    }
     let model = super::load_model(&a.model, opts.num_thread)?;
     let format = if a.raw {
         ChatFormat::Raw
@@ -112,4 +120,17 @@ impl Chat<'_> {
         }
         Ok(())
     }
+}
+
+/// `-o KEY=VALUE` pairs (already validated) as the JSON `options` of an API request.
+fn options_json(pairs: &[String]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let value = serde_json::from_str::<serde_json::Value>(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+            (k.trim().to_string(), value)
+        })
+        .collect()
 }

@@ -1,0 +1,176 @@
+//! Generation options from JSON (request `options` and a model's params layer), with
+//! Ollama's defaults and its merge order: defaults, then the model's parameters, then the
+//! request. A known option of the wrong type is an error naming it; unknown ones are ignored
+//! (Ollama logs and ignores them).
+
+use rollama_engine::generate::GenerateOptions;
+use rollama_engine::sampler::SamplerOptions;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// Everything the server reads from `options`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub temperature: f32,
+    pub top_k: i32,
+    pub top_p: f32,
+    /// Negative: random.
+    pub seed: i64,
+    pub num_predict: i64,
+    pub num_ctx: usize,
+    pub num_thread: usize,
+    pub stop: Vec<String>,
+}
+
+/// The context length when neither the model nor the request sets one.
+pub const DEFAULT_NUM_CTX: usize = 4096;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.9,
+            seed: -1,
+            num_predict: -1,
+            num_ctx: DEFAULT_NUM_CTX,
+            num_thread: 0,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// The JSON type an option must have.
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    StringList,
+}
+
+/// Every option of the API document with its type; those without a field in [`Options`]
+/// are accepted and ignored (see the README's option table).
+const KNOWN: &[(&str, Kind)] = &[
+    ("num_keep", Kind::Int),
+    ("seed", Kind::Int),
+    ("num_predict", Kind::Int),
+    ("top_k", Kind::Int),
+    ("top_p", Kind::Float),
+    ("min_p", Kind::Float),
+    ("tfs_z", Kind::Float),
+    ("typical_p", Kind::Float),
+    ("repeat_last_n", Kind::Int),
+    ("temperature", Kind::Float),
+    ("repeat_penalty", Kind::Float),
+    ("presence_penalty", Kind::Float),
+    ("frequency_penalty", Kind::Float),
+    ("mirostat", Kind::Int),
+    ("mirostat_tau", Kind::Float),
+    ("mirostat_eta", Kind::Float),
+    ("penalize_newline", Kind::Bool),
+    ("stop", Kind::StringList),
+    ("numa", Kind::Bool),
+    ("num_ctx", Kind::Int),
+    ("num_batch", Kind::Int),
+    ("num_gqa", Kind::Int),
+    ("num_gpu", Kind::Int),
+    ("main_gpu", Kind::Int),
+    ("low_vram", Kind::Bool),
+    ("f16_kv", Kind::Bool),
+    ("logits_all", Kind::Bool),
+    ("vocab_only", Kind::Bool),
+    ("use_mmap", Kind::Bool),
+    ("use_mlock", Kind::Bool),
+    ("embedding_only", Kind::Bool),
+    ("rope_frequency_base", Kind::Float),
+    ("rope_frequency_scale", Kind::Float),
+    ("num_thread", Kind::Int),
+];
+
+impl Options {
+    /// Applies one JSON map of options over these.
+    pub fn apply(&mut self, map: &Map<String, Value>) -> Result<(), ApiError> {
+        for (key, value) in map {
+            let Some((_, kind)) = KNOWN.iter().find(|(k, _)| k == key) else { continue };
+            let type_err = |t: &str| ApiError::bad_request(format!("option \"{key}\" must be of type {t}"));
+            match kind {
+                Kind::Int => {
+                    // JSON numbers like 4.0 are accepted as integers, as Go's float64 decoding does.
+                    let v = value.as_f64().filter(|f| f.fract() == 0.0).ok_or_else(|| type_err("integer"))?;
+                    let v = v as i64;
+                    match key.as_str() {
+                        "seed" => self.seed = v,
+                        "num_predict" => self.num_predict = v,
+                        "top_k" => self.top_k = v.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                        "num_ctx" => self.num_ctx = usize::try_from(v).ok().filter(|&n| n > 0).ok_or_else(|| type_err("positive integer"))?,
+                        "num_thread" => self.num_thread = usize::try_from(v).unwrap_or(0),
+                        _ => {}
+                    }
+                }
+                Kind::Float => {
+                    let v = value.as_f64().ok_or_else(|| type_err("float"))? as f32;
+                    match key.as_str() {
+                        "temperature" => self.temperature = v,
+                        "top_p" => self.top_p = v,
+                        _ => {}
+                    }
+                }
+                Kind::Bool => {
+                    value.as_bool().ok_or_else(|| type_err("boolean"))?;
+                }
+                Kind::StringList => {
+                    let list = match value {
+                        Value::String(s) => vec![s.clone()],
+                        Value::Array(items) => items
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_string))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| type_err("array of strings"))?,
+                        _ => return Err(type_err("array of strings")),
+                    };
+                    self.stop = list;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn generate_options(&self) -> GenerateOptions {
+        GenerateOptions {
+            num_predict: self.num_predict,
+            sampler: SamplerOptions {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+                seed: u64::try_from(self.seed).ok(),
+            },
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn request_options_override_and_wrong_types_are_named() {
+        let mut o = Options::default();
+        o.apply(&map(json!({"temperature": 0, "num_predict": 12, "stop": ["\n"], "seed": 7, "mirostat": 0, "whatever": 1})))
+            .unwrap();
+        assert_eq!((o.temperature, o.num_predict, o.seed), (0.0, 12, 7));
+        assert_eq!(o.stop, vec!["\n".to_string()]);
+        let e = o.apply(&map(json!({"temperature": "hot"}))).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, "option \"temperature\" must be of type float"));
+        let e = o.apply(&map(json!({"top_k": 1.5}))).unwrap_err();
+        assert!(e.message.contains("top_k") && e.message.contains("integer"));
+        assert!(o.apply(&map(json!({"use_mmap": 1}))).is_err());
+        assert!(o.apply(&map(json!({"num_ctx": 0}))).is_err());
+    }
+}

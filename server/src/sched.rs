@@ -1,0 +1,374 @@
+//! The scheduler: which models are loaded, who may use them, and when they go.
+//!
+//! A model loads on first use and stays for its `keep_alive` after the last request that
+//! used it (negative: forever; zero: unload when that request ends). At most
+//! `max_loaded` models stay resident; loading another evicts the idle one that was used
+//! least recently. Requests to one model run one at a time, in arrival order (a ticket
+//! queue); a request beyond `max_queue` waiting ones is refused (503). The cache of the
+//! last sequence is kept with the model so a follow-up request that shares its prefix
+//! (the next chat turn) skips re-reading it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use rollama_engine::backend::CpuBackend;
+use rollama_engine::model::{self, Model, ModelError, Session};
+
+/// How long a model stays loaded after a request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum KeepAlive {
+    Forever,
+    For(Duration),
+}
+
+/// What identifies a model to load: the GGUF file and a display name.
+#[derive(Debug, Clone)]
+pub struct ModelKey {
+    /// Unique per model content (the manifest digest, or the file path).
+    pub id: String,
+    pub name: String,
+    pub path: PathBuf,
+}
+
+/// A model in memory.
+pub struct Loaded {
+    pub key: ModelKey,
+    pub model: Box<dyn Model>,
+    pub size: u64,
+    state: Mutex<LoadedState>,
+    turn: Condvar,
+}
+
+struct LoadedState {
+    /// Tickets: `serving` is the ticket now running; `next` the next to hand out.
+    next: u64,
+    serving: u64,
+    /// Requests holding or waiting for the model.
+    users: usize,
+    last_used: Instant,
+    expires: Option<Instant>,
+    keep_alive: KeepAlive,
+    /// The sequence of the last request, and the tokens in its cache.
+    cache: Option<(Session, Vec<u32>)>,
+}
+
+/// Exclusive use of a loaded model; dropping it lets the next request in.
+pub struct Lease {
+    pub loaded: Arc<Loaded>,
+    sched: Arc<SchedulerInner>,
+}
+
+struct SchedulerInner {
+    backend: Arc<CpuBackend>,
+    models: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Serializes loads so two requests never load the same file twice.
+    loading: Mutex<()>,
+    max_loaded: usize,
+    max_queue: usize,
+}
+
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<SchedulerInner>,
+}
+
+/// A loaded model as /api/ps reports it.
+pub struct PsEntry {
+    pub key: ModelKey,
+    pub size: u64,
+    pub expires_at: Option<SystemTime>,
+    pub context_length: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedError {
+    #[error("server busy, please try again.  maximum pending requests exceeded")]
+    Busy,
+    #[error(transparent)]
+    Load(#[from] ModelError),
+}
+
+impl Scheduler {
+    pub fn new(threads: usize, max_loaded: usize, max_queue: usize) -> Scheduler {
+        let threads = if threads == 0 { rollama_kernels::default_threads() } else { threads };
+        let inner = Arc::new(SchedulerInner {
+            backend: Arc::new(CpuBackend::new(threads)),
+            models: Mutex::new(HashMap::new()),
+            loading: Mutex::new(()),
+            max_loaded: max_loaded.max(1),
+            max_queue: max_queue.max(1),
+        });
+        let reaper = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("model-reaper".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(250));
+                let Some(inner) = reaper.upgrade() else { return };
+                inner.unload_expired();
+            })
+            .expect("spawning the reaper");
+        Scheduler { inner }
+    }
+
+    /// Waits for exclusive use of the model, loading it first if needed.
+    pub fn acquire(&self, key: &ModelKey, keep_alive: KeepAlive) -> Result<Lease, SchedError> {
+        let loaded = self.inner.get_or_load(key)?;
+        let ticket = {
+            let mut st = loaded.state.lock().unwrap();
+            if st.users >= self.inner.max_queue {
+                return Err(SchedError::Busy);
+            }
+            st.users += 1;
+            st.keep_alive = keep_alive;
+            st.expires = None;
+            let t = st.next;
+            st.next += 1;
+            t
+        };
+        let mut st = loaded.state.lock().unwrap();
+        while st.serving != ticket {
+            st = loaded.turn.wait(st).unwrap();
+        }
+        drop(st);
+        Ok(Lease { loaded, sched: Arc::clone(&self.inner) })
+    }
+
+    /// The loaded model, loading it if needed, without queueing for its use: for requests
+    /// that only read it (tokenize, embed) and never touch its cache.
+    pub fn model(&self, key: &ModelKey) -> Result<Arc<Loaded>, SchedError> {
+        let loaded = self.inner.get_or_load(key)?;
+        let mut st = loaded.state.lock().unwrap();
+        st.last_used = Instant::now();
+        if st.users == 0 && st.expires.is_none() {
+            st.expires = match st.keep_alive {
+                KeepAlive::Forever => None,
+                KeepAlive::For(d) => Some(Instant::now() + d),
+            };
+        }
+        drop(st);
+        Ok(loaded)
+    }
+
+    /// Loads (or keeps) a model without running anything; used by an empty prompt.
+    pub fn preload(&self, key: &ModelKey, keep_alive: KeepAlive) -> Result<(), SchedError> {
+        drop(self.acquire(key, keep_alive)?);
+        Ok(())
+    }
+
+    /// Unloads a model now if nobody is using it (keep_alive 0 on an empty request, `stop`).
+    pub fn unload(&self, id: &str) -> bool {
+        let mut models = self.inner.models.lock().unwrap();
+        let idle = models.get(id).is_some_and(|m| m.state.lock().unwrap().users == 0);
+        if idle {
+            models.remove(id);
+        }
+        idle
+    }
+
+    pub fn ps(&self) -> Vec<PsEntry> {
+        let models = self.inner.models.lock().unwrap();
+        let now_i = Instant::now();
+        let now_s = SystemTime::now();
+        let mut out: Vec<PsEntry> = models
+            .values()
+            .map(|m| {
+                let st = m.state.lock().unwrap();
+                let expires_at = match (st.users, st.keep_alive, st.expires) {
+                    (_, KeepAlive::Forever, _) => None,
+                    (0, _, Some(t)) => Some(now_s + t.saturating_duration_since(now_i)),
+                    (_, KeepAlive::For(d), _) => Some(now_s + d),
+                };
+                PsEntry { key: m.key.clone(), size: m.size, expires_at, context_length: m.model.hparams().n_ctx_train }
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.name.cmp(&b.key.name));
+        out
+    }
+
+    /// Whether a model is loaded now.
+    pub fn is_loaded(&self, id: &str) -> bool {
+        self.inner.models.lock().unwrap().contains_key(id)
+    }
+}
+
+impl SchedulerInner {
+    fn get_or_load(&self, key: &ModelKey) -> Result<Arc<Loaded>, SchedError> {
+        if let Some(m) = self.models.lock().unwrap().get(&key.id) {
+            return Ok(Arc::clone(m));
+        }
+        let _loading = self.loading.lock().unwrap();
+        if let Some(m) = self.models.lock().unwrap().get(&key.id) {
+            return Ok(Arc::clone(m));
+        }
+        self.make_room();
+        let model = model::load(&key.path, Arc::clone(&self.backend))?;
+        let size = std::fs::metadata(&key.path).map(|m| m.len()).unwrap_or(0);
+        let loaded = Arc::new(Loaded {
+            key: key.clone(),
+            model,
+            size,
+            state: Mutex::new(LoadedState {
+                next: 0,
+                serving: 0,
+                users: 0,
+                last_used: Instant::now(),
+                expires: None,
+                keep_alive: KeepAlive::For(Duration::from_secs(300)),
+                cache: None,
+            }),
+            turn: Condvar::new(),
+        });
+        self.models.lock().unwrap().insert(key.id.clone(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    /// Evicts idle models, least recently used first, until one more fits.
+    fn make_room(&self) {
+        let mut models = self.models.lock().unwrap();
+        while models.len() >= self.max_loaded {
+            let victim = models
+                .iter()
+                .filter_map(|(id, m)| {
+                    let st = m.state.lock().unwrap();
+                    (st.users == 0).then(|| (id.clone(), st.last_used))
+                })
+                .min_by_key(|(_, t)| *t)
+                .map(|(id, _)| id);
+            match victim {
+                Some(id) => {
+                    models.remove(&id);
+                }
+                // Everything is busy: load anyway rather than deadlock; the extra model goes
+                // when its keep_alive runs out.
+                None => break,
+            }
+        }
+    }
+
+    fn unload_expired(&self) {
+        let now = Instant::now();
+        self.models.lock().unwrap().retain(|_, m| {
+            let st = m.state.lock().unwrap();
+            !(st.users == 0 && st.expires.is_some_and(|t| t <= now))
+        });
+    }
+}
+
+impl Lease {
+    /// A session for `tokens`, reusing the cached one's common prefix. Returns the session
+    /// and how many leading tokens it already holds.
+    pub fn session_for(&self, tokens: &[u32], n_ctx: usize) -> (Session, usize) {
+        let cached = self.loaded.state.lock().unwrap().cache.take();
+        if let Some((mut session, seen)) = cached {
+            if session.n_ctx() == n_ctx {
+                // Keep at least one token to feed, so the forward pass yields logits.
+                let common = seen.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(tokens.len().saturating_sub(1));
+                session.truncate(common);
+                return (session, common);
+            }
+        }
+        (self.loaded.model.new_session(n_ctx), 0)
+    }
+
+    /// Keeps a finished sequence for the next request.
+    pub fn keep_session(&self, session: Session, tokens: Vec<u32>) {
+        self.loaded.state.lock().unwrap().cache = Some((session, tokens));
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let unload_now = {
+            let mut st = self.loaded.state.lock().unwrap();
+            st.users -= 1;
+            st.serving += 1;
+            st.last_used = Instant::now();
+            if st.users == 0 {
+                st.expires = match st.keep_alive {
+                    KeepAlive::Forever => None,
+                    KeepAlive::For(d) => Some(Instant::now() + d),
+                };
+            }
+            self.loaded.turn.notify_all();
+            st.users == 0 && st.keep_alive == KeepAlive::For(Duration::ZERO)
+        };
+        if unload_now {
+            let mut models = self.sched.models.lock().unwrap();
+            let still_idle = models.get(&self.loaded.key.id).is_some_and(|m| m.state.lock().unwrap().users == 0);
+            if still_idle {
+                models.remove(&self.loaded.key.id);
+            }
+        }
+    }
+}
+
+/// Parses `keep_alive` as Ollama does: a number of seconds (negative: forever) or a Go
+/// duration string ("5m", "1h30m", "-1m"); a bare numeric string is an error.
+pub fn parse_keep_alive(v: &serde_json::Value) -> Result<KeepAlive, String> {
+    match v {
+        serde_json::Value::Number(n) => {
+            let secs = n.as_f64().ok_or("keep_alive is not a number")?;
+            Ok(if secs < 0.0 { KeepAlive::Forever } else { KeepAlive::For(Duration::from_secs_f64(secs.min(1e12))) })
+        }
+        serde_json::Value::String(s) => parse_go_duration(s),
+        _ => Err("keep_alive must be a number or a duration string".into()),
+    }
+}
+
+fn parse_go_duration(s: &str) -> Result<KeepAlive, String> {
+    let bad = || format!("time: invalid duration \"{s}\"");
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if rest == "0" {
+        return Ok(KeepAlive::For(Duration::ZERO));
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Ok(if neg && total > 0.0 { KeepAlive::Forever } else { KeepAlive::For(Duration::from_secs_f64(total.min(1e12))) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keep_alive_parses_like_ollama() {
+        assert_eq!(parse_keep_alive(&json!(30)), Ok(KeepAlive::For(Duration::from_secs(30))));
+        assert_eq!(parse_keep_alive(&json!(-1)), Ok(KeepAlive::Forever));
+        assert_eq!(parse_keep_alive(&json!(0)), Ok(KeepAlive::For(Duration::ZERO)));
+        assert_eq!(parse_keep_alive(&json!("5m")), Ok(KeepAlive::For(Duration::from_secs(300))));
+        assert_eq!(parse_keep_alive(&json!("1h30m")), Ok(KeepAlive::For(Duration::from_secs(5400))));
+        assert_eq!(parse_keep_alive(&json!("-1m")), Ok(KeepAlive::Forever));
+        assert_eq!(parse_keep_alive(&json!("0")), Ok(KeepAlive::For(Duration::ZERO)));
+        assert!(parse_keep_alive(&json!("10")).is_err());
+        assert!(parse_keep_alive(&json!("5 minutes")).is_err());
+        assert!(parse_keep_alive(&json!(true)).is_err());
+    }
+}
