@@ -11,39 +11,29 @@ use half::f16;
 
 use crate::cpu::{self, Level};
 
-/// One head's rows in a cache laid out `[positions, stride]`: row `p` of the head is
-/// `data[p * stride + offset ..][..dim]`.
-#[derive(Clone, Copy)]
-pub struct KvHead<'a> {
-    pub data: &'a [f16],
-    pub stride: usize,
-    pub offset: usize,
-}
-
-impl<'a> KvHead<'a> {
-    fn row(&self, p: usize, dim: usize) -> &'a [f16] {
-        &self.data[p * self.stride + self.offset..][..dim]
-    }
-}
-
-/// Attention of one query head `q` (length = key dim) over positions `positions` of `k`
-/// and `v`; writes the value-dim result to `out`. Scores are `q·k * scale`, soft-capped by
-/// `cap * tanh(s / cap)` when `softcap` is given.
-///
-/// # Panics
-/// If a row of `positions` lies outside `k` or `v` (a caller's bug, not input).
-pub fn flash_attn_head(q: &[f32], k: KvHead<'_>, v: KvHead<'_>, positions: Range<usize>, scale: f32, softcap: Option<f32>, out: &mut [f32]) {
-    let dk = q.len();
-    let dv = out.len();
+/// Attention of one query head `q` (length = key dim) over `positions`, whose keys and
+/// values `key(p)` and `value(p)` return (wherever they live: a cache ring, the current
+/// batch); writes the value-dim result to `out`. Scores are `q·k * scale`, or with a
+/// soft-cap `cap * tanh(q·k * (scale / cap))` (ggml folds the scale into the cap).
+pub fn flash_attn_head<'a>(
+    q: &[f32],
+    key: impl Fn(usize) -> &'a [f16],
+    value: impl Fn(usize) -> &'a [f16],
+    positions: Range<usize>,
+    scale: f32,
+    softcap: Option<f32>,
+    out: &mut [f32],
+) {
     let qh: Vec<f16> = q.iter().map(|&x| f16::from_f32(x)).collect();
-    let mut acc = vec![f16::ZERO; dv];
+    let mut acc = vec![f16::ZERO; out.len()];
     let ops = ops();
     let (mut sum, mut max) = (0f32, f32::NEG_INFINITY);
     for p in positions {
-        let mut s = (ops.dot)(k.row(p, dk), &qh) * scale;
-        if let Some(cap) = softcap {
-            s = cap * (s / cap).tanh();
-        }
+        let dot = (ops.dot)(key(p), &qh);
+        let s = match softcap {
+            None => dot * scale,
+            Some(cap) => cap * (dot * (scale / cap)).tanh(),
+        };
         let (mut ms, mut vs) = (1f32, 1f32);
         if s > max {
             ms = (max - s).exp();
@@ -52,7 +42,7 @@ pub fn flash_attn_head(q: &[f32], k: KvHead<'_>, v: KvHead<'_>, positions: Range
         } else {
             vs = (s - max).exp();
         }
-        (ops.mad)(&mut acc, v.row(p, dv), vs);
+        (ops.mad)(&mut acc, value(p), vs);
         // An FMA in ggml's build (its C++ is compiled with contraction allowed).
         sum = sum.mul_add(ms, vs);
     }
@@ -162,10 +152,9 @@ mod tests {
         let k = random_f16(n_pos * stride, 1);
         let v = random_f16(n_pos * stride, 2);
         let q: Vec<f32> = random_f16(dim, 3).iter().map(|x| x.to_f32()).collect();
-        let head = |data| KvHead { data, stride, offset: 64 };
         let mut out = vec![0f32; dim];
         let scale = 0.125;
-        flash_attn_head(&q, head(&k), head(&v), 5..n_pos, scale, None, &mut out);
+        flash_attn_head(&q, |p| &k[p * stride + 64..][..dim], |p| &v[p * stride + 64..][..dim], 5..n_pos, scale, None, &mut out);
         // Reference in f64.
         let scores: Vec<f64> = (5..n_pos)
             .map(|p| (0..dim).map(|i| q[i] as f64 * k[p * stride + 64 + i].to_f64()).sum::<f64>() * scale as f64)
@@ -184,9 +173,8 @@ mod tests {
         let k = vec![f16::from_f32(2.0); 64 * 2];
         let v: Vec<f16> = (0..128).map(|i| f16::from_f32(if i < 64 { 1.0 } else { -1.0 })).collect();
         let q = vec![1.0f32; 64];
-        let head = |data| KvHead { data, stride: 64, offset: 0 };
         let mut out = vec![0f32; 64];
-        flash_attn_head(&q, head(&k), head(&v), 0..2, 1.0, Some(5.0), &mut out);
+        flash_attn_head(&q, |p| &k[p * 64..][..64], |p| &v[p * 64..][..64], 0..2, 1.0, Some(5.0), &mut out);
         // Equal scores: the average of +1 and -1.
         assert!(out.iter().all(|&o| o.abs() < 1e-3), "{out:?}");
     }

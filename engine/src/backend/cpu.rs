@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use half::f16;
 use rollama_kernels::quant::{q4_k, BlockQ4K, BlockQ8K};
+use rollama_kernels::attention::flash_attn_head;
 use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView, QK_K};
 
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
@@ -238,41 +239,12 @@ impl Backend for CpuBackend {
             // position read here is either in the cache or in this batch.
             let first = a.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let kvh = h / group;
-            // This follows ggml's CPU flash attention step for step: the query is rounded to
-            // f16 for the product with the f16 keys, and the running sum of values is kept in
-            // f16, rescaled whenever a new maximum score appears (online softmax).
-            let qh: Vec<f16> = q[t * q_width + h * hd..t * q_width + (h + 1) * hd].iter().map(|&v| f16::from_f32(v)).collect();
-            let mut acc = vec![f16::ZERO; hd];
-            let (mut sum, mut max) = (0f32, f32::NEG_INFINITY);
-            for p in first..=pos {
-                // ggml folds a soft-cap into the scale: cap * tanh(q.k * (scale / cap)).
-                let s = match a.softcap {
-                    None => dot_f16(key(p, kvh), &qh) * a.scale,
-                    Some(cap) => cap * (dot_f16(key(p, kvh), &qh) * (a.scale / cap)).tanh(),
-                };
-                let (mut ms, mut vs) = (1f32, 1f32);
-                if s > max {
-                    ms = (max - s).exp();
-                    max = s;
-                    for o in acc.iter_mut() {
-                        *o = f16::from_f32(o.to_f32() * ms);
-                    }
-                } else {
-                    vs = (s - max).exp();
-                }
-                for (o, v) in acc.iter_mut().zip(value(p, kvh)) {
-                    *o = f16::from_f32(v.to_f32().mul_add(vs, o.to_f32()));
-                }
-                // ggml's C++ is built with fused multiply-adds allowed: this is an FMA there.
-                sum = sum.mul_add(ms, vs);
-            }
-            let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+            let qrow = &q[t * q_width + h * hd..t * q_width + (h + 1) * hd];
             // SAFETY: task i writes only its own head's slice of row t, disjoint from every
             // other task's, and `out` outlives the pool run.
             let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(t * q_width + h * hd), hd) };
-            for (d, o) in dst.iter_mut().zip(&acc) {
-                *d = o.to_f32() * inv;
-            }
+            // ggml's CPU flash attention step for step (see rollama_kernels::attention).
+            flash_attn_head(qrow, |p| key(p, kvh), |p| value(p, kvh), first..pos + 1, a.scale, a.softcap, dst);
         };
         assert!(out.len() >= rows * q_width && q.len() >= rows * q_width);
         assert!(a.n_head_kv * hd <= kw.min(vw));
@@ -357,45 +329,6 @@ impl CpuBackend {
         assert!(out.len() >= n * rows && x.len() >= n * cols);
         self.pool.run(rows.div_ceil(chunk), &task);
     }
-}
-
-/// The dot product of two f16 vectors in f32, summed in the order of ggml's AVX-512
-/// `ggml_vec_dot_f16` (four 16-lane accumulators over steps of 64, folded pairwise, then a
-/// tree over the lanes), so that attention scores round exactly as llama.cpp's do.
-fn dot_f16(a: &[f16], b: &[f16]) -> f32 {
-    const LANES: usize = 16;
-    const STEP: usize = 64;
-    let n = a.len().min(b.len());
-    let np = n - n % STEP;
-    let mut acc = [[0f32; LANES]; STEP / LANES];
-    for i in (0..np).step_by(STEP) {
-        for (j, lanes) in acc.iter_mut().enumerate() {
-            for (l, v) in lanes.iter_mut().enumerate() {
-                let k = i + j * LANES + l;
-                *v = a[k].to_f32().mul_add(b[k].to_f32(), *v);
-            }
-        }
-    }
-    let mut x = [0f32; LANES];
-    for l in 0..LANES {
-        x[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-    }
-    // _mm512_reduce_add_ps: halves of 8, then 4, then pairs.
-    let mut h8 = [0f32; 8];
-    for l in 0..8 {
-        h8[l] = x[l] + x[l + 8];
-    }
-    let mut h4 = [0f32; 4];
-    for l in 0..4 {
-        h4[l] = h8[l] + h8[l + 4];
-    }
-    let sum = (h4[0] + h4[2]) + (h4[1] + h4[3]);
-    // ggml finishes leftovers in double.
-    let mut total = f64::from(sum);
-    for k in np..n {
-        total += f64::from(a[k].to_f32() * b[k].to_f32());
-    }
-    total as f32
 }
 
 /// A raw pointer that may cross to the pool's threads; each task writes a disjoint part.
