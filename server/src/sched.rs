@@ -266,7 +266,10 @@ impl Lease {
                 // Keep at least one token to feed, so the forward pass yields logits.
                 let common = seen.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(tokens.len().saturating_sub(1));
                 session.truncate(common);
-                return (session, common);
+                // A cache with sliding-window rings may not be able to go back that far and
+                // then forgets more: what it still holds is its position, not `common`.
+                let kept = session.pos();
+                return (session, kept);
             }
         }
         (self.loaded.model.new_session(n_ctx), 0)

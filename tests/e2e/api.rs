@@ -76,6 +76,12 @@ fn basics_and_error_statuses() {
     assert_eq!(post(&s, "/api/create", json!({"model": "m"})).1["error"], "neither 'from' or 'files' was specified");
     let (code, v) = call("GET", &s.url("/api/tags"), None);
     assert_eq!((code, serde_json::from_str::<Value>(&v).unwrap()), (200, json!({"models": []})));
+    // JSON bodies have a size limit (32 MiB).
+    let huge = format!("{{\"model\": \"m\", \"prompt\": \"{}\"}}", "x".repeat(33 << 20));
+    match ureq::post(&s.url("/api/generate")).send_string(&huge) {
+        Err(ureq::Error::Status(413, _)) => {}
+        other => panic!("an oversized body must be refused, got {:?}", other.map(|r| r.status())),
+    }
 }
 
 #[test]
@@ -277,4 +283,31 @@ fn a_client_that_disconnects_stops_its_generation_and_the_queue_is_bounded() {
     }
     assert_eq!(code, 200);
     assert!(t.elapsed() < Duration::from_secs(10), "the abandoned generation kept the model for {:?}", t.elapsed());
+}
+
+#[test]
+fn the_three_real_models_chat_with_nothing_but_from() {
+    let s = TestServer::start();
+    for (name, file, instruct) in [("smollm2", "smollm2", true), ("qwen", "qwen2", true), ("gemma", "gemma3", false)] {
+        let modelfile = format!("FROM {}\n", model_path(file).display());
+        let (code, v) = post(&s, "/api/create", json!({"model": name, "modelfile": modelfile, "stream": false}));
+        assert_eq!((code, v["status"].clone()), (200, json!("success")), "{name}: {v}");
+        let (_, show) = post(&s, "/api/show", json!({"model": name}));
+        let chat = json!({"model": name, "messages": [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}],
+                          "stream": false, "options": {"temperature": 0, "num_predict": 48}});
+        let (code, v) = post(&s, "/api/chat", chat);
+        assert_eq!(code, 200, "{name}: {v}");
+        let answer = v["message"]["content"].as_str().unwrap();
+        if instruct {
+            // Instruction-tuned files carry a chat template; the detected one must frame the
+            // turn so the model answers and ends its turn by itself.
+            assert!(answer.contains("Paris"), "{name}: {answer:?}");
+            assert_eq!(v["done_reason"], "stop", "{name}: {v}");
+        } else {
+            // The Gemma 3 270M file is a base model without a chat template: like Ollama, the
+            // plain default template, and a continuation of the text.
+            assert!(show["template"].as_str().unwrap().contains("{{ .Prompt }}"), "{show}");
+            assert!(!answer.is_empty());
+        }
+    }
 }

@@ -73,6 +73,17 @@ fn round_trip_keeps_every_value_and_tensor() {
 }
 
 #[test]
+fn version_2_files_read_like_version_3() {
+    // v2 and v3 share the layout (v3 added big-endian files, which are marked elsewhere).
+    let mut bytes = sample(None);
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let g = GgufFile::from_bytes(bytes).unwrap();
+    assert_eq!(g.version, 2);
+    assert_eq!(g.get_u64("u32").unwrap(), Some(4_000_000_000));
+    assert_eq!(g.tensor("mat").unwrap().1.len(), 68);
+}
+
+#[test]
 fn typed_getters_name_the_key_on_a_type_mismatch() {
     let g = GgufFile::from_bytes(sample(None)).unwrap();
     let e = g.get_str("u32").unwrap_err().to_string();

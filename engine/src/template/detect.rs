@@ -1,9 +1,9 @@
 //! Template detection, like Ollama's `detectChatTemplate`: a GGUF's Jinja
 //! `tokenizer.chat_template` is compared by Levenshtein distance with the Jinja templates
 //! of Ollama's `template/index.json`; under 100 edits the nearest wins and its Go template
-//! and stop words are used. Where that finds nothing (long tool-calling templates, or a
-//! file with no chat template at all) rollama falls back to family markers in the Jinja
-//! text, then to the GGUF architecture, so common models still chat correctly.
+//! and stop words are used. Where that finds nothing (long tool-calling templates) rollama
+//! falls back to family markers in the Jinja text, so common models still chat correctly.
+//! A file with no chat template (a base model) gets nothing: the default `{{ .Prompt }}`.
 
 use std::sync::OnceLock;
 
@@ -69,8 +69,6 @@ pub enum DetectedBy {
     Levenshtein(usize),
     /// rollama's fallback: a family marker found in the Jinja template.
     Marker(&'static str),
-    /// rollama's fallback: the GGUF has no chat template; chosen by `general.architecture`.
-    Architecture(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,18 +190,8 @@ fn gemma_for(architecture: Option<&str>) -> &'static str {
     }
 }
 
-fn by_architecture(arch: &str) -> Option<&'static str> {
-    Some(match arch {
-        a if a.starts_with("gemma3") => "gemma3-instruct",
-        "gemma" | "gemma2" => "gemma-instruct",
-        "qwen2" | "qwen3" => "chatml",
-        "phi3" => "phi-3",
-        _ => return None,
-    })
-}
-
 /// Picks a template for a model from its `tokenizer.chat_template` (Ollama's rule first,
-/// then rollama's fallbacks) and its `general.architecture`.
+/// then rollama's marker fallback); `general.architecture` tells Gemma 3 from older Gemma.
 pub fn detect(chat_template: Option<&str>, architecture: Option<&str>) -> Option<Detected> {
     if let Some(jinja) = chat_template.filter(|t| !t.is_empty()) {
         if let Some((name, d)) = nearest(jinja) {
@@ -216,12 +204,10 @@ pub fn detect(chat_template: Option<&str>, architecture: Option<&str>) -> Option
             t.by = DetectedBy::Marker(marker);
             return Some(t);
         }
-        return None;
     }
-    let arch = architecture?;
-    let mut t = library_template(by_architecture(arch)?)?;
-    t.by = DetectedBy::Architecture(arch.to_string());
-    Some(t)
+    // No chat template: usually a base model, which Ollama gives the bare `{{ .Prompt }}`
+    // template; a chat framing would make it continue the markup instead of the text.
+    None
 }
 
 #[cfg(test)]
