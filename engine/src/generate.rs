@@ -1,8 +1,16 @@
 //! The generation loop: feed a prompt, then sample, emit and feed back one token at a time
 //! until an end-of-generation token, the token budget or the context's end.
+//!
+//! With a [`Format`], each step's token must also be admitted by a [`Matcher`]: the sampler
+//! proposes, the matcher checks only that token's bytes (rejection sampling, so agreeing with
+//! the model costs one check per step), and generation stops as soon as the value closes. A
+//! token is also refused if the value could not be closed in the tokens left afterwards, so a
+//! budget (`num_predict`, or the context) that runs low closes the value rather than cutting it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::json::{self, Format, Matcher};
 use crate::model::{Logits, Model, ModelError, Session};
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::stop::StopMatcher;
@@ -16,11 +24,13 @@ pub struct GenerateOptions {
     pub sampler: SamplerOptions,
     /// Generation ends where any of these appears; it is not part of the output.
     pub stop: Vec<String>,
+    /// Constrain the output to JSON, or to a JSON schema.
+    pub format: Option<Format>,
 }
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new() }
+        GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new(), format: None }
     }
 }
 
@@ -67,6 +77,14 @@ pub fn generate(
     let mut sampler = Sampler::new(opts.sampler.clone());
     let mut decoder = StreamDecoder::new();
     let mut stops = StopMatcher::new(&opts.stop);
+    // A bad schema is refused before a request gets here (the server compiles it first); for
+    // other callers it is an error naming `format`.
+    let mut matcher = match &opts.format {
+        None => None,
+        Some(f) => Some(Matcher::new(Arc::new(
+            f.compile().map_err(|reason| ModelError::BadHparam { key: "format".into(), reason })?,
+        ))),
+    };
 
     let t0 = Instant::now();
     let mut logits = model.forward(session, prompt, Logits::Last)?;
@@ -83,12 +101,31 @@ pub fn generate(
         if logits.is_empty() {
             break;
         }
-        let id = sampler.sample(&logits);
+        let id = match &mut matcher {
+            None => sampler.sample(&logits),
+            Some(m) => {
+                // Tokens this one leaves for closing the value: the budget, and the context.
+                let mut left = session.n_ctx().saturating_sub(session.pos() + 1);
+                if opts.num_predict >= 0 {
+                    left = left.min((opts.num_predict as usize).saturating_sub(tokens.len() + 1));
+                }
+                let mut next = None;
+                let picked = sampler.sample_where(&logits, |id| {
+                    next = json::admit(m, tok, id, left);
+                    next.is_some()
+                });
+                // Nothing fits (a vocabulary without the bytes the value needs): give up here.
+                let (Some(picked), Some(after)) = (picked, next) else { break };
+                *m = after;
+                picked
+            }
+        };
         if tok.is_eog(id) {
             done_reason = DoneReason::Stop;
             break;
         }
         tokens.push(id);
+        let closed = matcher.as_ref().is_some_and(Matcher::is_done);
         let step = stops.push(&decoder.push(tok, id));
         if !step.emit.is_empty() && !emit(&step.emit) {
             done_reason = DoneReason::Stop;
@@ -98,6 +135,10 @@ pub fn generate(
             // The stop string's tokens stay in the cache, as Ollama's do, but not in the text.
             done_reason = DoneReason::Stop;
             stopped = true;
+            break;
+        }
+        if closed {
+            done_reason = DoneReason::Stop;
             break;
         }
         if session.pos() >= session.n_ctx() {

@@ -125,6 +125,81 @@ impl Sampler {
     }
 }
 
+impl Sampler {
+    /// Picks the next token among those `accept` admits, by rejection: the unconstrained choice
+    /// first (so a constraint that agrees with the model costs one check), then, when that is
+    /// refused, another draw from what is left of the kept candidates, and last the whole
+    /// vocabulary by falling logit (a partial sort of the best few before a full sort). None if
+    /// no token is admitted.
+    pub fn sample_where(&mut self, logits: &[f32], mut accept: impl FnMut(u32) -> bool) -> Option<u32> {
+        let first = self.sample(logits);
+        if accept(first) {
+            return Some(first);
+        }
+        let mut tried = vec![first];
+        if self.opts.temperature <= 0.0 || self.opts.top_k == 1 {
+            // Greedy: the next best few by a scan each (cheaper than sorting the vocabulary
+            // when the constraint refuses only the model's first choices, as it usually does).
+            for _ in 0..4 {
+                let (mut best, mut best_v) = (None, f32::NEG_INFINITY);
+                for (i, &v) in logits.iter().enumerate() {
+                    if v > best_v && !tried.contains(&(i as u32)) {
+                        (best, best_v) = (Some(i as u32), v);
+                    }
+                }
+                let Some(id) = best else { break };
+                if accept(id) {
+                    return Some(id);
+                }
+                tried.push(id);
+            }
+        } else {
+            // `candidates` holds the truncated distribution `sample` drew from.
+            let mut c = std::mem::take(&mut self.candidates);
+            c.retain(|&(id, _)| id != first);
+            while !c.is_empty() {
+                let total: f32 = c.iter().map(|e| e.1).sum();
+                let mut r = self.rng.next_f64() as f32 * total;
+                let mut pick = c.len() - 1;
+                for (i, &(_, p)) in c.iter().enumerate() {
+                    if r < p {
+                        pick = i;
+                        break;
+                    }
+                    r -= p;
+                }
+                let (id, _) = c.swap_remove(pick);
+                if accept(id) {
+                    self.candidates = c;
+                    return Some(id);
+                }
+                tried.push(id);
+            }
+            self.candidates = c;
+        }
+        let mut all: Vec<(u32, f32)> = logits
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| !l.is_nan() && !tried.contains(&(*i as u32)))
+            .map(|(i, &l)| (i as u32, l))
+            .collect();
+        let by_logit = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        const FIRST: usize = 64;
+        if all.len() > FIRST {
+            all.select_nth_unstable_by(FIRST - 1, by_logit);
+            let (best, rest) = all.split_at_mut(FIRST);
+            best.sort_unstable_by(by_logit);
+            if let Some(&(id, _)) = best.iter().find(|e| accept(e.0)) {
+                return Some(id);
+            }
+            rest.sort_unstable_by(by_logit);
+            return rest.iter().find(|e| accept(e.0)).map(|e| e.0);
+        }
+        all.sort_unstable_by(by_logit);
+        all.iter().find(|e| accept(e.0)).map(|e| e.0)
+    }
+}
+
 /// The index of the largest logit (the first one on ties), ignoring NaNs.
 pub fn argmax(logits: &[f32]) -> u32 {
     let mut best = 0;
@@ -218,6 +293,24 @@ mod tests {
         let db: Vec<u32> = (0..200).map(|_| b.sample(&logits)).collect();
         assert_eq!(da, db);
         assert!(da.iter().any(|&t| t != da[0]), "a temperature of 1.2 must not be deterministic across draws");
+    }
+
+    #[test]
+    fn sample_where_only_returns_admitted_tokens() {
+        let logits: Vec<f32> = (0..300).map(|i| ((i * 37) % 101) as f32 * 0.05).collect();
+        for temperature in [0.0, 0.8] {
+            let mut s = Sampler::new(SamplerOptions { temperature, top_k: 40, top_p: 0.9, seed: Some(5) });
+            for _ in 0..50 {
+                let id = s.sample_where(&logits, |t| t % 7 == 3).unwrap();
+                assert_eq!(id % 7, 3);
+            }
+            assert_eq!(s.sample_where(&logits, |_| false), None);
+            // The only admitted token is far down the ranking: the full-vocabulary fallback finds it.
+            assert_eq!(s.sample_where(&logits, |t| t == 0), Some(0));
+        }
+        // Greedy with a constraint picks the best admitted token.
+        let mut s = Sampler::new(SamplerOptions { temperature: 0.0, ..Default::default() });
+        assert_eq!(s.sample_where(&[1.0, 5.0, 3.0, 4.0], |t| t != 1), Some(3));
     }
 
     #[test]

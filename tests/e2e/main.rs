@@ -7,6 +7,7 @@ mod cli_client;
 mod curl_examples;
 mod gguf_compat;
 mod greedy;
+mod json_mode;
 mod perplexity;
 mod python_client;
 mod synthetic;

@@ -268,11 +268,11 @@ mod tests {
             .name,
             "chatml"
         );
-        assert_eq!(
-            detect(None, Some("gemma3")).unwrap().name,
-            "gemma3-instruct"
-        );
-        assert_eq!(detect(None, Some("llama")), None);
+        // Gemma markup picks the template for the architecture.
+        let gemma = "{{ '<start_of_turn>' }} something very different ".repeat(20);
+        assert_eq!(detect(Some(&gemma), Some("gemma3")).unwrap().name, "gemma3-instruct");
+        assert_eq!(detect(Some(&gemma), Some("gemma2")).unwrap().name, "gemma-instruct");
+        assert_eq!(detect(None, Some("gemma3")), None);
         assert_eq!(detect(Some("plain text"), None), None);
     }
 }

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use rollama_engine::generate::{generate, GenerateStats};
+use rollama_engine::json::Format;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
@@ -19,6 +20,7 @@ struct Common {
     opts: Options,
     keep_alive: KeepAlive,
     stream: bool,
+    format: Option<Format>,
 }
 
 /// Reads `model` (or its old name `name`), `options`, `keep_alive`, `stream` and `format`.
@@ -40,14 +42,28 @@ fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiErro
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("stream must be a boolean")),
     };
-    match body.get("format") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.is_empty() => {}
-        // Constrained decoding is its own piece of work (the JSON-mode issue); until it lands,
-        // say so rather than return text that might not be JSON.
-        Some(_) => return Err(ApiError::bad_request("format (JSON mode and schemas) is not supported yet")),
-    }
-    Ok(Common { resolved, opts, keep_alive, stream })
+    let format = parse_format(body.get("format"))?;
+    Ok(Common { resolved, opts, keep_alive, stream, format })
+}
+
+/// `format`: absent, null or "" for none, "json" for any JSON object, or a JSON schema object.
+/// The prompt is left as it is (as Ollama does); the format only constrains decoding. A schema
+/// is compiled here so that one outside the supported subset is a 400 before any queueing.
+fn parse_format(v: Option<&Value>) -> Result<Option<Format>, ApiError> {
+    let format = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) if s.is_empty() => return Ok(None),
+        Some(Value::String(s)) if s == "json" => Format::Json,
+        Some(Value::String(s)) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid format {s:?}: expected \"json\" or a JSON schema object"
+            )))
+        }
+        Some(schema @ Value::Object(_)) => Format::Schema(schema.clone()),
+        Some(_) => return Err(ApiError::bad_request("invalid format: expected \"json\" or a JSON schema object")),
+    };
+    format.compile().map_err(|e| ApiError::bad_request(format!("invalid format: {e}")))?;
+    Ok(Some(format))
 }
 
 pub(super) fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ApiError> {
@@ -226,6 +242,7 @@ impl Job {
         }
         let (mut session, cached) = lease.session_for(&tokens, n_ctx);
         let mut gen_opts = self.c.opts.generate_options();
+        gen_opts.format = self.c.format.clone();
         if gen_opts.num_predict < 0 {
             gen_opts.num_predict = -1;
         }

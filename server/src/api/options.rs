@@ -146,6 +146,7 @@ impl Options {
                 seed: u64::try_from(self.seed).ok(),
             },
             stop: self.stop.clone(),
+            format: None,
         }
     }
 }

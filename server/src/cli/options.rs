@@ -16,7 +16,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            generate: GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new() },
+            generate: GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new(), format: None },
             num_ctx: 2048,
             num_thread: 0,
         }
