@@ -311,3 +311,32 @@ fn the_three_real_models_chat_with_nothing_but_from() {
         }
     }
 }
+
+#[test]
+fn templates_can_be_overridden_and_loaded_models_are_capped() {
+    let s = TestServer::start_with(&[("OLLAMA_MAX_LOADED_MODELS", "1")]);
+    create_smollm2(&s, "a");
+    let (code, _) = post(&s, "/api/copy", json!({"source": "a", "destination": "b"}));
+    assert_eq!(code, 200);
+    // A request's template replaces the model's: with a bare one, chat is a raw continuation,
+    // the same as generate with raw.
+    let raw = post(&s, "/api/generate", json!({"model": "a", "prompt": "The capital of France is", "raw": true, "stream": false,
+                                               "options": {"temperature": 0, "num_predict": 6}})).1;
+    let chat = post(&s, "/api/chat", json!({"model": "a", "template": "{{ range .Messages }}{{ .Content }}{{ end }}", "stream": false,
+                                            "messages": [{"role": "user", "content": "The capital of France is"}],
+                                            "options": {"temperature": 0, "num_predict": 6}})).1;
+    assert_eq!(chat["message"]["content"], raw["response"], "{chat}");
+    let (code, v) = post(&s, "/api/chat", json!({"model": "a", "template": "{{ .Broken", "messages": [{"role": "user", "content": "x"}]}));
+    assert_eq!(code, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().contains(":1:"), "the error names the position: {v}");
+    // Two models (different digests are not needed: a copy has the same one, so make b
+    // differ) and a cap of one: loading the second unloads the idle first.
+    let (code, _) = post(&s, "/api/create", json!({"model": "b", "from": "a", "system": "Other.", "stream": false}));
+    assert_eq!(code, 200);
+    assert_eq!(post(&s, "/api/generate", json!({"model": "a"})).0, 200);
+    assert_eq!(post(&s, "/api/generate", json!({"model": "b"})).0, 200);
+    let (_, ps) = call("GET", &s.url("/api/ps"), None);
+    let ps: Value = serde_json::from_str(&ps).unwrap();
+    let names: Vec<&str> = ps["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["b:latest"], "{ps}");
+}

@@ -128,7 +128,7 @@ pub fn chat_route(state: &AppState, req: &mut Request) -> Result<Reply, ApiError
     if messages.is_empty() {
         return load_or_unload(state, c, true);
     }
-    let text = c.resolved.render_chat(&messages, body.get("tools"))?;
+    let text = c.resolved.render_chat(str_field(&body, "template")?, &messages, body.get("tools"))?;
     let job = Job { state: state.clone(), c, text, context: Vec::new(), chat: true, raw: false };
     Ok(job.reply())
 }

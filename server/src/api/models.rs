@@ -124,10 +124,7 @@ pub fn message(v: &Value) -> Result<template::Message, ApiError> {
 impl Resolved {
     /// The prompt of `/api/generate`: the request's template and system override the model's.
     pub fn render_generate(&self, template: Option<&str>, system: Option<&str>, prompt: &str) -> Result<String, ApiError> {
-        let t = match template {
-            Some(src) => Template::parse(src).map_err(|e| ApiError::bad_request(format!("template: {e}")))?,
-            None => self.template.clone(),
-        };
+        let t = self.template_or(template)?;
         let mut msgs = Vec::new();
         if let Some(s) = system.or(self.system.as_deref()).filter(|s| !s.is_empty()) {
             msgs.push(template::Message::new("system", s));
@@ -137,15 +134,24 @@ impl Resolved {
     }
 
     /// The prompt of `/api/chat`: the model's MESSAGEs, then its SYSTEM unless the
-    /// conversation brings one, then the conversation.
-    pub fn render_chat(&self, messages: &[Value], tools: Option<&Value>) -> Result<String, ApiError> {
+    /// conversation brings one, then the conversation; a request's `template` overrides the
+    /// model's.
+    pub fn render_chat(&self, template: Option<&str>, messages: &[Value], tools: Option<&Value>) -> Result<String, ApiError> {
+        let t = self.template_or(template)?;
         let mut all = self.messages.clone();
         for m in messages {
             all.push(message(m)?);
         }
         let tools = tools.filter(|t| !t.is_null()).map(template::Value::from_json);
-        template::render_chat(&self.template, self.system.as_deref(), &all, tools.as_ref(), None)
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+        template::render_chat(&t, self.system.as_deref(), &all, tools.as_ref(), None).map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+
+    /// A request's template (a parse error is a 400 naming its position), or the model's.
+    fn template_or(&self, template: Option<&str>) -> Result<Template, ApiError> {
+        match template.filter(|t| !t.is_empty()) {
+            Some(src) => Template::parse(src).map_err(|e| ApiError::bad_request(e.to_string())),
+            None => Ok(self.template.clone()),
+        }
     }
 
     pub fn supports_tools(&self) -> bool {
