@@ -13,6 +13,11 @@ fi
 if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi
+# The CNCF distribution registry that pull and push are tested against (tests/e2e/registry.rs),
+# and htpasswd (apache2-utils) for the registry that wants credentials.
+if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq docker-registry apache2-utils >/dev/null
+fi
 python3 scripts/fetch_models.py >/dev/null
 cargo build --release -p rollama
 cargo test --release --workspace "$@"

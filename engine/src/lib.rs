@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod json;
 pub mod model;
 pub mod modelfile;
+pub mod registry;
 pub mod sampler;
 pub mod store;
 pub mod stop;

@@ -10,5 +10,6 @@ mod greedy;
 mod json_mode;
 mod perplexity;
 mod python_client;
+mod registry;
 mod synthetic;
 mod tokenize;

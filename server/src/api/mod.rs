@@ -9,6 +9,7 @@ mod generate;
 mod http;
 mod models;
 mod options;
+mod transfer;
 pub mod time;
 
 use std::sync::Arc;
@@ -138,9 +139,8 @@ fn route(state: &AppState, req: &mut Request) -> Result<Reply, ApiError> {
         "/api/embeddings" => models::embeddings(state, req),
         "/api/tokenize" => models::tokenize(state, req),
         "/api/detokenize" => models::detokenize(state, req),
-        "/api/pull" | "/api/push" => {
-            Err(ApiError::new(501, "pull and push are not implemented yet: create models from GGUF files with /api/create"))
-        }
+        "/api/pull" => transfer::pull(state, req),
+        "/api/push" => transfer::push(state, req),
         _ => {
             let digest = blob.unwrap_or_default();
             if method == Head {
