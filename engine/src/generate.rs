@@ -1,5 +1,12 @@
 //! The generation loop: feed a prompt, then sample, emit and feed back one token at a time
-//! until an end-of-generation token, the token budget or the context's end.
+//! until an end-of-generation token or the token budget.
+//!
+//! When the sequence fills the context it is shifted as Ollama and llama.cpp do: the first
+//! `num_keep` tokens stay, half of the rest is dropped, and generation goes on. The cache is
+//! rebuilt rather than edited (a new session fed the kept tokens): sliding-window layers keep
+//! a ring of positions that cannot be shifted in place, and re-feeding is correct for every
+//! architecture at the cost of one prompt-sized forward pass per shift. `num_predict` -2
+//! instead stops when the context is full.
 //!
 //! With a [`Format`], each step's token must also be admitted by a [`Matcher`]: the sampler
 //! proposes, the matcher checks only that token's bytes (rejection sampling, so agreeing with
@@ -12,16 +19,26 @@ use std::time::{Duration, Instant};
 
 use crate::json::{self, Format, Matcher};
 use crate::model::{Logits, Model, ModelError, Session};
-use crate::sampler::{Sampler, SamplerOptions};
+use crate::sampler::{ChainOptions, Sampler, SamplerOptions};
 use crate::stop::StopMatcher;
 use crate::tokenizer::StreamDecoder;
 
 /// How long to generate, and how to choose tokens.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
-    /// Most tokens to generate; negative means until the context is full.
+    /// Most tokens to generate; -1 means no limit (the context shifts), -2 until the context
+    /// is full.
     pub num_predict: i64,
     pub sampler: SamplerOptions,
+    /// Penalties, typical-p, min-p and mirostat.
+    pub chain: ChainOptions,
+    /// Tokens kept at the start of the sequence when the context shifts.
+    pub num_keep: usize,
+    /// Whether a full context shifts (Ollama's `shift`); when false generation stops there.
+    pub shift: bool,
+    /// Report each generated token's log-probability with this many most likely
+    /// alternatives (Ollama's `logprobs` and `top_logprobs`); None reports nothing.
+    pub logprobs: Option<usize>,
     /// Generation ends where any of these appears; it is not part of the output.
     pub stop: Vec<String>,
     /// Constrain the output to JSON, or to a JSON schema.
@@ -30,7 +47,16 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new(), format: None }
+        GenerateOptions {
+            num_predict: -1,
+            sampler: SamplerOptions::default(),
+            chain: ChainOptions::default(),
+            num_keep: 4,
+            shift: true,
+            logprobs: None,
+            stop: Vec::new(),
+            format: None,
+        }
     }
 }
 
@@ -62,19 +88,91 @@ pub struct GenerateStats {
     pub done_reason: DoneReason,
     /// The generated token ids, in order (end-of-generation token excluded).
     pub tokens: Vec<u32>,
+    /// The tokens the session holds at the end, when they are known (see [`generate_from`]):
+    /// after a context shift these are no longer the history, prompt and output end to end.
+    pub sequence: Option<Vec<u32>>,
+    /// One entry per generated token when [`GenerateOptions::logprobs`] asks for them.
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// A generated token's log-probability under the model (the raw logits, before the
+/// sampler's changes, as Ollama reports it), with the most likely alternatives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub id: u32,
+    pub logprob: f32,
+    /// (token, log-probability), most likely first.
+    pub top: Vec<(u32, f32)>,
+}
+
+impl TokenLogprob {
+    fn new(logits: &[f32], id: u32, n_top: usize) -> TokenLogprob {
+        let max = logits.iter().copied().filter(|l| !l.is_nan()).fold(f32::NEG_INFINITY, f32::max);
+        let lse = max + logits.iter().filter(|l| !l.is_nan()).map(|&l| (l - max).exp()).sum::<f32>().ln();
+        let at = |i: u32| logits.get(i as usize).map_or(f32::NEG_INFINITY, |&l| l - lse);
+        let mut top: Vec<(u32, f32)> = Vec::new();
+        if n_top > 0 {
+            let mut all: Vec<(u32, f32)> =
+                logits.iter().enumerate().filter(|(_, l)| !l.is_nan()).map(|(i, &l)| (i as u32, l)).collect();
+            crate::sampler::stages::top_k(&mut all, n_top as i32);
+            top = all.into_iter().map(|(i, _)| (i, at(i))).collect();
+        }
+        TokenLogprob { id, logprob: at(id), top }
+    }
 }
 
 /// Runs `prompt` through the model at the session's position, then generates. `emit` gets
-/// each piece of text (always whole UTF-8) and returns false to stop early.
+/// each piece of text (always whole UTF-8) and returns false to stop early. The session's
+/// earlier tokens are unknown here, so the context can shift only when it starts empty.
 pub fn generate(
     model: &dyn Model,
     session: &mut Session,
     prompt: &[u32],
     opts: &GenerateOptions,
+    emit: impl FnMut(&str) -> bool,
+) -> Result<GenerateStats, ModelError> {
+    generate_from(model, session, &[], prompt, opts, emit)
+}
+
+/// [`generate`] for a session that already holds `history` (a cached prefix): with it the
+/// context can shift, and the penalties see the whole recent window.
+pub fn generate_from(
+    model: &dyn Model,
+    session: &mut Session,
+    history: &[u32],
+    prompt: &[u32],
+    opts: &GenerateOptions,
     mut emit: impl FnMut(&str) -> bool,
 ) -> Result<GenerateStats, ModelError> {
+    generate_with(model, session, history, prompt, opts, |text, _| emit(text))
+}
+
+/// [`generate_from`] whose `emit` also gets the log-probabilities (when asked for) of the
+/// tokens generated since its last call: a piece's text and the tokens behind it travel
+/// together, even when stop-string hold-back delays the text. Those of tokens that end up in a
+/// stop string are never emitted (but stay in the stats).
+pub fn generate_with(
+    model: &dyn Model,
+    session: &mut Session,
+    history: &[u32],
+    prompt: &[u32],
+    opts: &GenerateOptions,
+    mut emit: impl FnMut(&str, &[TokenLogprob]) -> bool,
+) -> Result<GenerateStats, ModelError> {
     let tok = model.tokenizer();
-    let mut sampler = Sampler::new(opts.sampler.clone());
+    let mut chain = opts.chain.clone();
+    if chain.repeat_last_n < 0 {
+        // -1 means the whole context, as Ollama documents.
+        chain.repeat_last_n = i32::try_from(session.n_ctx()).unwrap_or(i32::MAX);
+    }
+    let mut sampler = Sampler::with_chain(opts.sampler.clone(), chain);
+    let known = history.len() == session.pos();
+    // What the session holds, for rebuilding it at a shift (only when it is known).
+    let mut sequence: Vec<u32> = if known { history.iter().chain(prompt).copied().collect() } else { Vec::new() };
+    for &t in history.iter().chain(prompt) {
+        sampler.accept(t);
+    }
+    let can_shift = known && opts.shift && opts.num_predict != -2;
     let mut decoder = StreamDecoder::new();
     let mut stops = StopMatcher::new(&opts.stop);
     // A bad schema is refused before a request gets here (the server compiles it first); for
@@ -92,6 +190,9 @@ pub fn generate(
 
     let t1 = Instant::now();
     let mut tokens = Vec::new();
+    let mut logprobs = Vec::new();
+    // How many of `logprobs` went out with the text so far.
+    let mut sent = 0;
     let mut done_reason = DoneReason::Length;
     let mut stopped = false;
     loop {
@@ -104,8 +205,9 @@ pub fn generate(
         let id = match &mut matcher {
             None => sampler.sample(&logits),
             Some(m) => {
-                // Tokens this one leaves for closing the value: the budget, and the context.
-                let mut left = session.n_ctx().saturating_sub(session.pos() + 1);
+                // Tokens this one leaves for closing the value: the budget, and the context
+                // unless it shifts.
+                let mut left = if can_shift { usize::MAX } else { session.n_ctx().saturating_sub(session.pos() + 1) };
                 if opts.num_predict >= 0 {
                     left = left.min((opts.num_predict as usize).saturating_sub(tokens.len() + 1));
                 }
@@ -125,11 +227,19 @@ pub fn generate(
             break;
         }
         tokens.push(id);
+        sampler.accept(id);
+        if let Some(n) = opts.logprobs {
+            logprobs.push(TokenLogprob::new(&logits, id, n));
+        }
         let closed = matcher.as_ref().is_some_and(Matcher::is_done);
         let step = stops.push(&decoder.push(tok, id));
-        if !step.emit.is_empty() && !emit(&step.emit) {
-            done_reason = DoneReason::Stop;
-            break;
+        if !step.emit.is_empty() {
+            let more = emit(&step.emit, &logprobs[sent..]);
+            sent = logprobs.len();
+            if !more {
+                done_reason = DoneReason::Stop;
+                break;
+            }
         }
         if step.stopped {
             // The stop string's tokens stay in the cache, as Ollama's do, but not in the text.
@@ -142,7 +252,25 @@ pub fn generate(
             break;
         }
         if session.pos() >= session.n_ctx() {
-            break;
+            if !can_shift {
+                break;
+            }
+            // Keep the first num_keep tokens (leaving room to drop some), drop half the rest.
+            let n_ctx = session.n_ctx();
+            let keep = opts.num_keep.min(n_ctx.saturating_sub(4)).min(sequence.len());
+            let discard = (sequence.len() - keep) / 2;
+            if discard == 0 {
+                break;
+            }
+            sequence.drain(keep..keep + discard);
+            sequence.push(id);
+            let mut fresh = model.new_session(n_ctx);
+            logits = model.forward(&mut fresh, &sequence, Logits::Last)?;
+            *session = fresh;
+            continue;
+        }
+        if known {
+            sequence.push(id);
         }
         logits = model.forward(session, &[id], Logits::Last)?;
     }
@@ -153,8 +281,8 @@ pub fn generate(
         if !step.stopped {
             rest.push_str(&stops.finish());
         }
-        if !rest.is_empty() {
-            emit(&rest);
+        if !rest.is_empty() || sent < logprobs.len() {
+            emit(&rest, &logprobs[sent..]);
         }
     }
     Ok(GenerateStats {
@@ -164,5 +292,23 @@ pub fn generate(
         eval_duration: t1.elapsed(),
         done_reason,
         tokens,
+        sequence: known.then_some(sequence),
+        logprobs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logprobs_are_the_log_softmax_with_the_best_alternatives() {
+        let logits = [1.0f32, 3.0, 2.0, f32::NAN];
+        let z: f32 = [1.0f32, 3.0, 2.0].iter().map(|l| l.exp()).sum();
+        let t = TokenLogprob::new(&logits, 2, 2);
+        assert!((t.logprob - (2f32.exp() / z).ln()).abs() < 1e-5);
+        assert_eq!(t.top.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert!((t.top[0].1 - (3f32.exp() / z).ln()).abs() < 1e-5);
+        assert!(TokenLogprob::new(&logits, 0, 0).top.is_empty());
+    }
 }

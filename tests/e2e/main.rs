@@ -8,6 +8,7 @@ mod curl_examples;
 mod gguf_compat;
 mod greedy;
 mod json_mode;
+mod options;
 mod perplexity;
 mod python_client;
 mod registry;

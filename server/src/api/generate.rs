@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use rollama_engine::generate::{generate, GenerateStats};
+use rollama_engine::generate::{generate_with, GenerateStats, TokenLogprob};
+use rollama_engine::tokenizer::Tokenizer;
 use rollama_engine::json::Format;
 use serde_json::{json, Map, Value};
 
@@ -21,9 +22,14 @@ struct Common {
     keep_alive: KeepAlive,
     stream: bool,
     format: Option<Format>,
+    /// Whether a full context shifts (`shift`, default true) or ends generation.
+    shift: bool,
+    /// `logprobs: true` with its `top_logprobs` (0 to 20) alternatives.
+    logprobs: Option<usize>,
 }
 
-/// Reads `model` (or its old name `name`), `options`, `keep_alive`, `stream` and `format`.
+/// Reads `model` (or its old name `name`), `options`, `keep_alive`, `stream`, `format`,
+/// `shift`, `logprobs` and `top_logprobs`.
 fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiError> {
     let name = str_field(body, "model")?.or(str_field(body, "name")?).unwrap_or("");
     let resolved = state.resolve(name)?;
@@ -43,7 +49,25 @@ fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiErro
         Some(_) => return Err(ApiError::bad_request("stream must be a boolean")),
     };
     let format = parse_format(body.get("format"))?;
-    Ok(Common { resolved, opts, keep_alive, stream, format })
+    let shift = match body.get("shift") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("shift must be a boolean")),
+    };
+    let logprobs = match body.get("logprobs") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("logprobs must be a boolean")),
+    };
+    let top_logprobs = match body.get("top_logprobs") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .filter(|&n| n <= 20)
+            .ok_or_else(|| ApiError::bad_request("top_logprobs must be between 0 and 20"))? as usize,
+    };
+    let logprobs = logprobs.then_some(top_logprobs);
+    Ok(Common { resolved, opts, keep_alive, stream, format, shift, logprobs })
 }
 
 /// `format`: absent, null or "" for none, "json" for any JSON object, or a JSON schema object.
@@ -185,8 +209,11 @@ impl Job {
     }
 
     fn run_streamed(self, sink: &mut dyn LineSink) {
-        let result = self.run(&mut |piece| {
-            let v = self.chunk(piece);
+        let result = self.run(&mut |piece, logprobs| {
+            let mut v = self.chunk(piece);
+            if self.c.logprobs.is_some() {
+                v["logprobs"] = json!(logprobs);
+            }
             sink.send(&v)
         });
         match result {
@@ -202,11 +229,16 @@ impl Job {
 
     fn run_collected(self) -> Reply {
         let mut text = String::new();
-        match self.run(&mut |piece| {
+        let mut all_logprobs: Vec<Value> = Vec::new();
+        match self.run(&mut |piece, logprobs| {
             text.push_str(piece);
+            all_logprobs.extend_from_slice(logprobs);
             true
         }) {
             Ok(mut done) => {
+                if self.c.logprobs.is_some() {
+                    done["logprobs"] = json!(all_logprobs);
+                }
                 if self.chat {
                     done["message"]["content"] = json!(text);
                 } else {
@@ -219,7 +251,9 @@ impl Job {
     }
 
     /// Queues for the model, generates, and returns the final object.
-    fn run(&self, emit: &mut dyn FnMut(&str) -> bool) -> Result<Value, ApiError> {
+    /// `emit` gets each piece of text with the `logprobs` entries of its tokens (none unless
+    /// the request asked for them).
+    fn run(&self, emit: &mut dyn FnMut(&str, &[Value]) -> bool) -> Result<Value, ApiError> {
         let t0 = Instant::now();
         let loaded_before = self.state.sched.is_loaded(&self.c.resolved.key.id);
         let lease: Lease = self.state.sched.acquire(&self.c.resolved.key, self.c.keep_alive)?;
@@ -233,23 +267,33 @@ impl Job {
             return Err(ApiError::bad_request(format!("context holds token id {bad}, outside the vocabulary")));
         }
         let n_ctx = self.c.opts.num_ctx;
-        // A prompt longer than the context keeps its first few tokens and its end.
-        const NUM_KEEP: usize = 4;
+        let num_keep = self.c.opts.num_keep;
+        // A prompt that does not fit (with room for one token) keeps its first num_keep tokens
+        // and its end, as Ollama cuts it.
         if tokens.len() >= n_ctx {
-            let keep = NUM_KEEP.min(n_ctx / 2);
+            let keep = num_keep.min(n_ctx / 2);
             let drop = tokens.len() - (n_ctx - 1);
             tokens.drain(keep..keep + drop);
         }
         let (mut session, cached) = lease.session_for(&tokens, n_ctx);
         let mut gen_opts = self.c.opts.generate_options();
         gen_opts.format = self.c.format.clone();
-        if gen_opts.num_predict < 0 {
+        gen_opts.shift = self.c.shift;
+        gen_opts.logprobs = self.c.logprobs;
+        // -1 generates without limit (shifting the context), -2 until the context is full;
+        // Ollama treats other negative values as -1.
+        if gen_opts.num_predict < -2 {
             gen_opts.num_predict = -1;
         }
-        let stats: GenerateStats = generate(model, &mut session, &tokens[cached..], &gen_opts, |p| emit(p))?;
+        let mut stats: GenerateStats =
+            generate_with(model, &mut session, &tokens[..cached], &tokens[cached..], &gen_opts, |p, lps| {
+                emit(p, &logprobs_json(tok, lps))
+            })?;
+        let held = stats.sequence.take();
         let mut all = tokens;
         all.extend(&stats.tokens);
-        lease.keep_session(session, all.clone());
+        // After a context shift the session holds the shifted sequence, not `all`.
+        lease.keep_session(session, held.unwrap_or_else(|| all.clone()));
         drop(lease);
 
         let ns = |d: Duration| d.as_nanos() as u64;
@@ -267,6 +311,21 @@ impl Job {
         }
         Ok(done)
     }
+}
+
+/// Ollama's `logprobs` entries: `{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}`.
+fn logprobs_json(tok: &Tokenizer, list: &[TokenLogprob]) -> Vec<Value> {
+    let entry = |id: u32, logprob: f32| {
+        let bytes = tok.token_bytes(id, true).into_owned();
+        json!({"token": String::from_utf8_lossy(&bytes), "logprob": logprob, "bytes": bytes})
+    };
+    list.iter()
+        .map(|t| {
+            let mut v = entry(t.id, t.logprob);
+            v["top_logprobs"] = t.top.iter().map(|&(id, lp)| entry(id, lp)).collect();
+            v
+        })
+        .collect()
 }
 
 impl From<crate::sched::SchedError> for ApiError {

@@ -4,7 +4,7 @@
 //! (Ollama logs and ignores them).
 
 use rollama_engine::generate::GenerateOptions;
-use rollama_engine::sampler::SamplerOptions;
+use rollama_engine::sampler::{ChainOptions, SamplerOptions};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -21,6 +21,10 @@ pub struct Options {
     pub num_ctx: usize,
     pub num_thread: usize,
     pub stop: Vec<String>,
+    /// Tokens kept at the start when the context shifts or a prompt is cut.
+    pub num_keep: usize,
+    /// Penalties, typical-p, min-p and mirostat (Ollama's defaults: all neutral).
+    pub chain: ChainOptions,
 }
 
 /// The context length when neither the model nor the request sets one.
@@ -37,6 +41,8 @@ impl Default for Options {
             num_ctx: DEFAULT_NUM_CTX,
             num_thread: 0,
             stop: Vec::new(),
+            num_keep: 4,
+            chain: ChainOptions::default(),
         }
     }
 }
@@ -50,7 +56,11 @@ enum Kind {
 }
 
 /// Every option of the API document with its type; those without a field in [`Options`]
-/// are accepted and ignored (see the README's option table).
+/// are accepted and ignored (see the README's option table): tfs_z (removed from
+/// llama.cpp), penalize_newline (deprecated in Ollama), and the loading and memory knobs
+/// (numa, num_batch, num_gqa, num_gpu, main_gpu, low_vram, f16_kv, logits_all, vocab_only,
+/// use_mmap, use_mlock, embedding_only, rope_frequency_base/scale) that this CPU engine
+/// decides for itself or takes from the GGUF.
 const KNOWN: &[(&str, Kind)] = &[
     ("num_keep", Kind::Int),
     ("seed", Kind::Int),
@@ -105,6 +115,11 @@ impl Options {
                         "top_k" => self.top_k = v.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
                         "num_ctx" => self.num_ctx = usize::try_from(v).ok().filter(|&n| n > 0).ok_or_else(|| type_err("positive integer"))?,
                         "num_thread" => self.num_thread = usize::try_from(v).unwrap_or(0),
+                        // A negative num_keep keeps nothing.
+                        "num_keep" => self.num_keep = usize::try_from(v).unwrap_or(0),
+                        "repeat_last_n" => self.chain.repeat_last_n = v.clamp(-1, i32::MAX as i64) as i32,
+                        // Only 1 and 2 name a mirostat version; anything else is off, as in llama.cpp.
+                        "mirostat" => self.chain.mirostat = if v == 1 || v == 2 { v as u8 } else { 0 },
                         _ => {}
                     }
                 }
@@ -113,6 +128,13 @@ impl Options {
                     match key.as_str() {
                         "temperature" => self.temperature = v,
                         "top_p" => self.top_p = v,
+                        "min_p" => self.chain.min_p = v,
+                        "typical_p" => self.chain.typical_p = v,
+                        "repeat_penalty" => self.chain.repeat_penalty = v,
+                        "presence_penalty" => self.chain.presence_penalty = v,
+                        "frequency_penalty" => self.chain.frequency_penalty = v,
+                        "mirostat_tau" => self.chain.mirostat_tau = v,
+                        "mirostat_eta" => self.chain.mirostat_eta = v,
                         _ => {}
                     }
                 }
@@ -145,6 +167,10 @@ impl Options {
                 top_p: self.top_p,
                 seed: u64::try_from(self.seed).ok(),
             },
+            chain: self.chain.clone(),
+            num_keep: self.num_keep,
+            shift: true,
+            logprobs: None,
             stop: self.stop.clone(),
             format: None,
         }
@@ -173,5 +199,25 @@ mod tests {
         assert!(e.message.contains("top_k") && e.message.contains("integer"));
         assert!(o.apply(&map(json!({"use_mmap": 1}))).is_err());
         assert!(o.apply(&map(json!({"num_ctx": 0}))).is_err());
+    }
+
+    #[test]
+    fn the_chain_options_reach_the_generation_options() {
+        let mut o = Options::default();
+        assert_eq!(o.generate_options().chain, ChainOptions::default());
+        o.apply(&map(json!({
+            "repeat_last_n": -1, "repeat_penalty": 1.3, "presence_penalty": 0.5, "frequency_penalty": 0.25,
+            "typical_p": 0.7, "min_p": 0.05, "mirostat": 2, "mirostat_tau": 3.0, "mirostat_eta": 0.2, "num_keep": 8,
+            "tfs_z": 0.9, "penalize_newline": true, "num_batch": 64, "rope_frequency_base": 10000.0
+        })))
+        .unwrap();
+        let g = o.generate_options();
+        let c = &g.chain;
+        assert_eq!((c.repeat_last_n, c.repeat_penalty, c.presence_penalty, c.frequency_penalty), (-1, 1.3, 0.5, 0.25));
+        assert_eq!((c.typical_p, c.min_p, c.mirostat, c.mirostat_tau, c.mirostat_eta), (0.7, 0.05, 2, 3.0, 0.2));
+        assert_eq!(g.num_keep, 8);
+        o.apply(&map(json!({"mirostat": 7}))).unwrap();
+        assert_eq!(o.chain.mirostat, 0);
+        assert!(o.apply(&map(json!({"penalize_newline": "yes"}))).is_err());
     }
 }

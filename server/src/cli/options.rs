@@ -1,7 +1,7 @@
-//! `-o KEY=VALUE` generation options, with Ollama's names and defaults.
+//! `-o KEY=VALUE` generation options, with Ollama's names and defaults: the same set the
+//! API's `options` takes (the README's option table), where an unknown key is an error.
 
 use rollama_engine::generate::GenerateOptions;
-use rollama_engine::sampler::SamplerOptions;
 
 use super::CliError;
 
@@ -16,7 +16,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            generate: GenerateOptions { num_predict: -1, sampler: SamplerOptions::default(), stop: Vec::new(), format: None },
+            generate: GenerateOptions::default(),
             num_ctx: 2048,
             num_thread: 0,
         }
@@ -47,11 +47,35 @@ impl RunOptions {
                     o.num_ctx = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| bad("a positive integer"))?
                 }
                 "num_thread" => o.num_thread = value.parse().map_err(|_| bad("a non-negative integer"))?,
-                _ => {
-                    return Err(CliError::Usage(format!(
-                        "unknown option {key:?} (known: temperature, top_k, top_p, seed, num_predict, num_ctx, num_thread)"
-                    )))
+                "num_keep" => o.generate.num_keep = value.parse().map_err(|_| bad("a non-negative integer"))?,
+                "repeat_last_n" => {
+                    let n: i32 = value.parse().map_err(|_| bad("an integer"))?;
+                    o.generate.chain.repeat_last_n = n.max(-1);
                 }
+                "mirostat" => {
+                    let m: i64 = value.parse().map_err(|_| bad("an integer"))?;
+                    o.generate.chain.mirostat = if m == 1 || m == 2 { m as u8 } else { 0 };
+                }
+                "repeat_penalty" | "presence_penalty" | "frequency_penalty" | "typical_p" | "min_p" | "mirostat_tau"
+                | "mirostat_eta" => {
+                    let v: f32 = value.parse().map_err(|_| bad("a number"))?;
+                    let c = &mut o.generate.chain;
+                    *match key {
+                        "repeat_penalty" => &mut c.repeat_penalty,
+                        "presence_penalty" => &mut c.presence_penalty,
+                        "frequency_penalty" => &mut c.frequency_penalty,
+                        "typical_p" => &mut c.typical_p,
+                        "min_p" => &mut c.min_p,
+                        "mirostat_tau" => &mut c.mirostat_tau,
+                        _ => &mut c.mirostat_eta,
+                    } = v;
+                }
+                "stop" => o.generate.stop.push(value.to_string()),
+                // Accepted and ignored, as the README's option table says why.
+                "tfs_z" | "penalize_newline" | "numa" | "num_batch" | "num_gqa" | "num_gpu" | "main_gpu" | "low_vram"
+                | "f16_kv" | "logits_all" | "vocab_only" | "use_mmap" | "use_mlock" | "embedding_only"
+                | "rope_frequency_base" | "rope_frequency_scale" => {}
+                _ => return Err(CliError::Usage(format!("unknown option {key:?} (see the README's option table)"))),
             }
         }
         Ok(o)
@@ -73,5 +97,8 @@ mod tests {
         let e = RunOptions::parse(&["bogus=1".into()]).unwrap_err().to_string();
         assert!(e.contains("bogus"), "{e}");
         assert!(RunOptions::parse(&["num_ctx=0".into()]).is_err());
+        let o = RunOptions::parse(&["repeat_penalty=1.2".into(), "mirostat=2".into(), "tfs_z=0.5".into()]).unwrap();
+        assert_eq!((o.generate.chain.repeat_penalty, o.generate.chain.mirostat), (1.2, 2));
+        assert!(RunOptions::parse(&["min_p=lots".into()]).unwrap_err().to_string().contains("min_p"));
     }
 }

@@ -23,7 +23,8 @@ pub struct RunArgs {
     /// A system message for the chat framing.
     #[arg(long)]
     system: Option<String>,
-    /// Generation option KEY=VALUE (temperature, top_k, top_p, seed, num_predict, num_ctx, num_thread).
+    /// Generation option KEY=VALUE: any option of the API (temperature, top_k, top_p, min_p,
+    /// seed, num_predict, num_ctx, num_keep, repeat_penalty, stop, num_thread, ...).
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
     /// Print timings to stderr after each answer.

@@ -1,5 +1,16 @@
-//! Choosing the next token from logits: greedy, or top-k, then top-p, then temperature,
-//! then a draw from the softmax with a seeded generator (llama.cpp's chain order).
+//! Choosing the next token from logits, with llama.cpp's chain and order: repetition
+//! penalties, top-k, typical-p, top-p, min-p, temperature, then a draw with a seeded
+//! generator; or, with mirostat on, temperature then the mirostat controller in place of the
+//! truncating stages (as llama.cpp's common sampler builds it). Temperature 0 is greedy.
+//!
+//! [`SamplerOptions`] holds the four settings every caller sets; [`ChainOptions`] the rest,
+//! whose defaults (Ollama's) leave the chain as plain top-k/top-p/temperature. The stages
+//! themselves live in [`stages`]. The sampler remembers the recent tokens it is told of
+//! ([`Sampler::accept`]) for the penalties.
+
+pub mod stages;
+
+use std::collections::VecDeque;
 
 /// Sampling settings with Ollama's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +28,54 @@ pub struct SamplerOptions {
 impl Default for SamplerOptions {
     fn default() -> Self {
         SamplerOptions { temperature: 0.8, top_k: 40, top_p: 0.9, seed: None }
+    }
+}
+
+/// The rest of the chain, with Ollama's defaults (all neutral).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainOptions {
+    /// How many recent tokens the penalties look at; 0 turns them off. The generation loop
+    /// turns a negative value into the context length.
+    pub repeat_last_n: i32,
+    /// Divides a repeated token's positive logit (multiplies a negative one); 1 is off.
+    pub repeat_penalty: f32,
+    /// Subtracted once from a repeated token's logit.
+    pub presence_penalty: f32,
+    /// Subtracted from a repeated token's logit once per occurrence.
+    pub frequency_penalty: f32,
+    /// Locally typical sampling's mass; 1 is off.
+    pub typical_p: f32,
+    /// Drop tokens less likely than this fraction of the best one; 0 is off.
+    pub min_p: f32,
+    /// 0 off, 1 mirostat, 2 mirostat 2.0.
+    pub mirostat: u8,
+    /// The target surprise (bits).
+    pub mirostat_tau: f32,
+    /// The controller's learning rate.
+    pub mirostat_eta: f32,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        ChainOptions {
+            repeat_last_n: 64,
+            repeat_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            typical_p: 1.0,
+            min_p: 0.0,
+            mirostat: 0,
+            mirostat_tau: 5.0,
+            mirostat_eta: 0.1,
+        }
+    }
+}
+
+impl ChainOptions {
+    fn penalizes(&self) -> bool {
+        self.mirostat == 0
+            && self.repeat_last_n != 0
+            && !(self.repeat_penalty == 1.0 && self.presence_penalty == 0.0 && self.frequency_penalty == 0.0)
     }
 }
 
@@ -60,26 +119,91 @@ impl Rng {
 
 pub struct Sampler {
     opts: SamplerOptions,
+    chain: ChainOptions,
     rng: Rng,
     /// Reused candidate list: (token, logit), then (token, probability).
     candidates: Vec<(u32, f32)>,
+    /// The last `repeat_last_n` accepted tokens, oldest first.
+    recent: VecDeque<u32>,
+    /// Reused copy of the logit row when penalties change it.
+    penalized: Vec<f32>,
+    /// Mirostat's running target, starting at twice tau.
+    mu: f32,
 }
 
 impl Sampler {
     pub fn new(opts: SamplerOptions) -> Sampler {
+        Sampler::with_chain(opts, ChainOptions::default())
+    }
+
+    pub fn with_chain(opts: SamplerOptions, chain: ChainOptions) -> Sampler {
         let seed = opts.seed.unwrap_or_else(|| {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
         });
-        Sampler { opts, rng: Rng::new(seed), candidates: Vec::new() }
+        let mu = 2.0 * chain.mirostat_tau;
+        Sampler {
+            opts,
+            chain,
+            rng: Rng::new(seed),
+            candidates: Vec::new(),
+            recent: VecDeque::new(),
+            penalized: Vec::new(),
+            mu,
+        }
     }
 
     pub fn options(&self) -> &SamplerOptions {
         &self.opts
     }
 
+    pub fn chain(&self) -> &ChainOptions {
+        &self.chain
+    }
+
+    /// Records a token of the sequence (prompt or generated) for the penalties' window.
+    pub fn accept(&mut self, id: u32) {
+        let n = self.chain.repeat_last_n;
+        if n == 0 {
+            return;
+        }
+        self.recent.push_back(id);
+        if n > 0 && self.recent.len() > n as usize {
+            self.recent.pop_front();
+        }
+    }
+
+    fn greedy(&self) -> bool {
+        self.opts.temperature <= 0.0 || (self.chain.mirostat == 0 && self.opts.top_k == 1)
+    }
+
     /// Picks the next token. `logits` must not be empty.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
-        if self.opts.temperature <= 0.0 || self.opts.top_k == 1 {
+        let mut pen = std::mem::take(&mut self.penalized);
+        let id = {
+            let logits = self.penalties_into(logits, &mut pen);
+            self.sample_penalized(logits)
+        };
+        self.penalized = pen;
+        id
+    }
+
+    /// Applies the penalties into `buf` and returns it, or `logits` when they are off.
+    fn penalties_into<'a>(&self, logits: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
+        if !self.chain.penalizes() || self.recent.is_empty() {
+            return logits;
+        }
+        buf.clear();
+        buf.extend_from_slice(logits);
+        let (a, b) = self.recent.as_slices();
+        let recent: Vec<u32> = a.iter().chain(b).copied().collect();
+        let c = &self.chain;
+        stages::penalties(buf, &recent, c.repeat_penalty, c.frequency_penalty, c.presence_penalty);
+        buf
+    }
+
+    /// The chain after the penalties.
+    fn sample_penalized(&mut self, logits: &[f32]) -> u32 {
+        if self.greedy() {
             return argmax(logits);
         }
         let c = &mut self.candidates;
@@ -88,40 +212,25 @@ impl Sampler {
         if c.is_empty() {
             return 0;
         }
-        // Top-k: a partial selection, then sort only the kept ones.
-        let k = if self.opts.top_k > 0 { (self.opts.top_k as usize).min(c.len()) } else { c.len() };
-        if k < c.len() {
-            c.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
-            c.truncate(k);
-        }
-        c.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Top-p on the softmax of the (untempered) logits, as llama.cpp's chain does.
-        if self.opts.top_p < 1.0 {
-            softmax_in_place(c, 1.0);
-            let mut cum = 0.0;
-            let mut keep = c.len();
-            for (i, &(_, p)) in c.iter().enumerate() {
-                cum += p;
-                if cum >= self.opts.top_p {
-                    keep = i + 1;
-                    break;
-                }
-            }
-            c.truncate(keep.max(1));
-            // Back to log space so the temperature applies to the kept logits.
+        let ch = &self.chain;
+        if ch.mirostat == 1 || ch.mirostat == 2 {
+            let t = self.opts.temperature;
             for e in c.iter_mut() {
-                e.1 = e.1.ln();
+                e.1 /= t;
             }
+            return if ch.mirostat == 1 {
+                stages::mirostat_v1(c, &mut self.mu, ch.mirostat_tau, ch.mirostat_eta, logits.len(), &mut self.rng)
+            } else {
+                stages::mirostat_v2(c, &mut self.mu, ch.mirostat_tau, ch.mirostat_eta, &mut self.rng)
+            };
         }
-        softmax_in_place(c, self.opts.temperature);
-        let mut r = self.rng.next_f64() as f32;
-        for &(id, p) in c.iter() {
-            if r < p {
-                return id;
-            }
-            r -= p;
-        }
-        c.last().map_or(0, |&(id, _)| id)
+        stages::top_k(c, self.opts.top_k);
+        stages::typical(c, ch.typical_p);
+        stages::top_p(c, self.opts.top_p);
+        stages::min_p(c, ch.min_p);
+        stages::softmax(c, self.opts.temperature);
+        let i = stages::draw(c, &mut self.rng);
+        c.get(i).map_or(0, |e| e.0)
     }
 }
 
@@ -131,13 +240,23 @@ impl Sampler {
     /// refused, another draw from what is left of the kept candidates, and last the whole
     /// vocabulary by falling logit (a partial sort of the best few before a full sort). None if
     /// no token is admitted.
-    pub fn sample_where(&mut self, logits: &[f32], mut accept: impl FnMut(u32) -> bool) -> Option<u32> {
-        let first = self.sample(logits);
+    pub fn sample_where(&mut self, logits: &[f32], accept: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut pen = std::mem::take(&mut self.penalized);
+        let id = {
+            let logits = self.penalties_into(logits, &mut pen);
+            self.sample_where_penalized(logits, accept)
+        };
+        self.penalized = pen;
+        id
+    }
+
+    fn sample_where_penalized(&mut self, logits: &[f32], mut accept: impl FnMut(u32) -> bool) -> Option<u32> {
+        let first = self.sample_penalized(logits);
         if accept(first) {
             return Some(first);
         }
         let mut tried = vec![first];
-        if self.opts.temperature <= 0.0 || self.opts.top_k == 1 {
+        if self.greedy() {
             // Greedy: the next best few by a scan each (cheaper than sorting the vocabulary
             // when the constraint refuses only the model's first choices, as it usually does).
             for _ in 0..4 {
@@ -211,19 +330,6 @@ pub fn argmax(logits: &[f32]) -> u32 {
         }
     }
     best as u32
-}
-
-/// Replaces each logit by softmax(logit / temperature).
-fn softmax_in_place(c: &mut [(u32, f32)], temperature: f32) {
-    let max = c.iter().map(|e| e.1).fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for e in c.iter_mut() {
-        e.1 = ((e.1 - max) / temperature).exp();
-        sum += e.1;
-    }
-    for e in c.iter_mut() {
-        e.1 /= sum;
-    }
 }
 
 /// log softmax of one logit row at `target`, in f64: the per-token loss of perplexity.
@@ -318,5 +424,74 @@ mod tests {
         let logits = [1.0f32, 2.0, 3.0];
         let z: f64 = logits.iter().map(|&l| (l as f64).exp()).sum();
         assert!((log_softmax_at(&logits, 2) - (3f64.exp() / z).ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_repeat_penalty_steers_greedy_away_from_recent_tokens() {
+        let chain = ChainOptions { repeat_penalty: 2.0, ..Default::default() };
+        let mut s = Sampler::with_chain(SamplerOptions { temperature: 0.0, ..Default::default() }, chain);
+        let logits = [1.0f32, 3.0, 2.0];
+        assert_eq!(s.sample(&logits), 1);
+        s.accept(1);
+        // 3 / 2 = 1.5 < 2: token 2 now wins.
+        assert_eq!(s.sample(&logits), 2);
+        // A window of 1 forgets token 1 once another token is accepted.
+        let chain = ChainOptions { repeat_penalty: 2.0, repeat_last_n: 1, ..Default::default() };
+        let mut s = Sampler::with_chain(SamplerOptions { temperature: 0.0, ..Default::default() }, chain);
+        s.accept(1);
+        s.accept(0);
+        assert_eq!(s.sample(&logits), 1);
+        // repeat_last_n 0 turns the penalties off.
+        let chain = ChainOptions { repeat_penalty: 2.0, repeat_last_n: 0, ..Default::default() };
+        let mut s = Sampler::with_chain(SamplerOptions { temperature: 0.0, ..Default::default() }, chain);
+        s.accept(1);
+        assert_eq!(s.sample(&logits), 1);
+    }
+
+    #[test]
+    fn presence_and_frequency_penalties_lower_drawn_frequencies() {
+        // Two equal tokens; token 0 seen three times. A frequency penalty of ln 3 / 3 per
+        // occurrence makes its odds 1:3 (probability 0.25); a presence penalty of ln 3 the same.
+        let logits = [0.0f32, 0.0];
+        let opts = SamplerOptions { temperature: 1.0, top_k: 0, top_p: 1.0, seed: Some(13) };
+        for chain in [
+            ChainOptions { frequency_penalty: 3f32.ln() / 3.0, ..Default::default() },
+            ChainOptions { presence_penalty: 3f32.ln(), ..Default::default() },
+        ] {
+            let mut s = Sampler::with_chain(opts.clone(), chain);
+            for _ in 0..3 {
+                s.accept(0);
+            }
+            let n = 20_000;
+            let zeros = (0..n).filter(|_| s.sample(&logits) == 0).count() as f64 / n as f64;
+            assert!((zeros - 0.25).abs() < 0.02, "{zeros}");
+        }
+    }
+
+    #[test]
+    fn min_p_and_typical_p_never_yield_cut_tokens() {
+        // p ~ [0.64, 0.24, 0.09, 0.03]: min_p 0.2 keeps tokens 0 and 1 (0.09 / 0.64 < 0.2).
+        let logits = [3.0f32, 2.0, 1.0, 0.0];
+        let opts = SamplerOptions { temperature: 1.0, top_k: 0, top_p: 1.0, seed: Some(17) };
+        let mut s = Sampler::with_chain(opts.clone(), ChainOptions { min_p: 0.2, ..Default::default() });
+        let mut seen = [0usize; 4];
+        for _ in 0..2000 {
+            seen[s.sample(&logits) as usize] += 1;
+        }
+        assert!(seen[2] + seen[3] == 0 && seen[1] > 0, "{seen:?}");
+        // A dominant token with a flat tail: typical_p 0.5 keeps only the dominant one.
+        let logits = [6.0f32, 0.0, 0.0, 0.0, 0.0];
+        let mut s = Sampler::with_chain(opts, ChainOptions { typical_p: 0.5, ..Default::default() });
+        assert!((0..500).all(|_| s.sample(&logits) == 0));
+    }
+
+    #[test]
+    fn mirostat_replaces_top_k() {
+        // top_k 1 would be greedy; with mirostat 2 and a high tau the draws vary.
+        let logits: Vec<f32> = (0..100).map(|i| -(i as f32) * 0.05).collect();
+        let opts = SamplerOptions { temperature: 1.0, top_k: 1, top_p: 1.0, seed: Some(23) };
+        let mut s = Sampler::with_chain(opts, ChainOptions { mirostat: 2, mirostat_tau: 8.0, ..Default::default() });
+        let draws: Vec<u32> = (0..100).map(|_| s.sample(&logits)).collect();
+        assert!(draws.iter().any(|&t| t != 0), "{draws:?}");
     }
 }
