@@ -33,11 +33,7 @@ pub fn model_path(name: &str) -> PathBuf {
         .arg(name)
         .output()
         .expect("running scripts/fetch_models.py");
-    assert!(
-        out.status.success(),
-        "fetch_models.py {name} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "fetch_models.py {name} failed: {}", String::from_utf8_lossy(&out.stderr));
     let path = String::from_utf8(out.stdout).expect("utf-8 path");
     PathBuf::from(path.trim())
 }
@@ -123,7 +119,12 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         let mut lines = std::io::BufReader::new(stderr).lines();
         let first = lines.next().and_then(Result::ok).unwrap_or_default();
-        let addr = first.split_whitespace().skip_while(|w| *w != "on").nth(1).unwrap_or_else(|| panic!("no address in {first:?}")).to_string();
+        let addr = first
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         TestServer { child, base: format!("http://{addr}"), models_dir }

@@ -25,7 +25,8 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args { pp: 512, tg: 128, reps: 3, threads: rollama_kernels::default_threads(), models: Vec::new() };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
-        let mut num = |flag: &str| it.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a number"));
+        let mut num =
+            |flag: &str| it.next().and_then(|v| v.parse().ok()).ok_or_else(|| format!("{flag} needs a number"));
         match arg.as_str() {
             "-p" => a.pp = num("-p")?,
             "-n" => a.tg = num("-n")?,
@@ -38,7 +39,8 @@ fn parse_args() -> Result<Args, String> {
         let dir = std::env::var_os("ROLLAMA_MODELS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/rollama/models"));
-        let names = ["SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"];
+        let names =
+            ["SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"];
         a.models = names.iter().map(|f| dir.join(f)).filter(|p| p.exists()).collect();
     }
     Ok(a)
@@ -66,7 +68,9 @@ fn main() {
                 continue;
             }
             match measure(&*model, test, args.reps, &mut rng) {
-                Ok(r) => println!("| {name} | {} | {label}{n} | {:.2} ± {:.2} |", model.backend_name(), r.mean, r.stddev),
+                Ok(r) => {
+                    println!("| {name} | {} | {label}{n} | {:.2} ± {:.2} |", model.backend_name(), r.mean, r.stddev)
+                }
                 Err(e) => eprintln!("{name} {label}{n}: {e}"),
             }
         }

@@ -16,7 +16,8 @@ fn main() {
     let mut s = model.new_session(256);
     // GREEDY_TRACE_SPLIT=k feeds the first k prompt tokens as a batch of their own (as a
     // server that reuses a cached prefix would), to see how batching changes the rounding.
-    let split: usize = std::env::var("GREEDY_TRACE_SPLIT").ok().and_then(|v| v.parse().ok()).unwrap_or(0).min(tokens.len() - 1);
+    let split: usize =
+        std::env::var("GREEDY_TRACE_SPLIT").ok().and_then(|v| v.parse().ok()).unwrap_or(0).min(tokens.len() - 1);
     if split > 0 {
         model.forward(&mut s, &tokens[..split], Logits::Last).unwrap();
     }
@@ -32,7 +33,12 @@ fn main() {
             .map(|p| format!("{}:{:.4}", p[0], p[1].as_f64().unwrap()))
             .collect();
         let want = case["greedy_ids"][step].as_u64().unwrap() as usize;
-        println!("{step:2} {} | ours {} | ref {}", if idxs[0] == want { "  " } else { "XX" }, ours.join(" "), refs.join(" "));
+        println!(
+            "{step:2} {} | ours {} | ref {}",
+            if idxs[0] == want { "  " } else { "XX" },
+            ours.join(" "),
+            refs.join(" ")
+        );
         logits = model.forward(&mut s, &[want as u32], Logits::Last).unwrap();
     }
 }

@@ -84,7 +84,10 @@ mod tests {
             f.render_turn(Some("Be brief."), "Hi", true),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
         );
-        assert_eq!(f.render_turn(None, "More", false), "<|im_end|>\n<|im_start|>user\nMore<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            f.render_turn(None, "More", false),
+            "<|im_end|>\n<|im_start|>user\nMore<|im_end|>\n<|im_start|>assistant\n"
+        );
         let g = ChatFormat::detect(Some("<start_of_turn>user"));
         assert_eq!(g.render_turn(None, "Hi", true), "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
         assert_eq!(ChatFormat::detect(None).render_turn(Some("x"), "Hi", true), "Hi");

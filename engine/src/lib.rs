@@ -11,7 +11,7 @@ pub mod model;
 pub mod modelfile;
 pub mod registry;
 pub mod sampler;
-pub mod store;
 pub mod stop;
+pub mod store;
 pub mod template;
 pub mod tokenizer;

@@ -58,14 +58,9 @@ fn run_level(quick: bool) {
         for (ty, rows, cols) in cases {
             let w = weight_bytes(ty, rows, cols);
             let view = WeightView::new(ty, rows, cols, &w).unwrap();
-            let x: Vec<f32> = (0..cols * 64)
-                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-                .collect();
+            let x: Vec<f32> = (0..cols * 64).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
             let mut out = vec![0.0; rows * 64];
-            let t1 = time(
-                || matmul(&pool, view, &x[..cols], 1, &mut out[..rows]).unwrap(),
-                secs,
-            );
+            let t1 = time(|| matmul(&pool, view, &x[..cols], 1, &mut out[..rows]).unwrap(), secs);
             let t64 = time(|| matmul(&pool, view, &x, 64, &mut out).unwrap(), secs);
             println!(
                 "{level:>6} {threads}T {:>5} {rows}x{cols}: matvec {:7.1} us {:6.2} GB/s | n=64 {:7.2} GFLOP/s",
@@ -78,10 +73,7 @@ fn run_level(quick: bool) {
     }
     let pool = ThreadPool::new(2);
     let t = time(|| pool.run(8, &|_| {}), secs);
-    println!(
-        "{level:>6} pool dispatch (2 threads, 8 empty tasks): {:.2} us",
-        t * 1e6
-    );
+    println!("{level:>6} pool dispatch (2 threads, 8 empty tasks): {:.2} us", t * 1e6);
 }
 
 fn main() {
@@ -96,11 +88,7 @@ fn main() {
         if quick {
             cmd.arg("quick");
         }
-        let status = cmd
-            .env("ROLLAMA_CPU", level.name())
-            .env("ROLLAMA_BENCH_CHILD", "1")
-            .status()
-            .unwrap();
+        let status = cmd.env("ROLLAMA_CPU", level.name()).env("ROLLAMA_BENCH_CHILD", "1").status().unwrap();
         assert!(status.success());
     }
 }

@@ -154,7 +154,15 @@ mod tests {
         let q: Vec<f32> = random_f16(dim, 3).iter().map(|x| x.to_f32()).collect();
         let mut out = vec![0f32; dim];
         let scale = 0.125;
-        flash_attn_head(&q, |p| &k[p * stride + 64..][..dim], |p| &v[p * stride + 64..][..dim], 5..n_pos, scale, None, &mut out);
+        flash_attn_head(
+            &q,
+            |p| &k[p * stride + 64..][..dim],
+            |p| &v[p * stride + 64..][..dim],
+            5..n_pos,
+            scale,
+            None,
+            &mut out,
+        );
         // Reference in f64.
         let scores: Vec<f64> = (5..n_pos)
             .map(|p| (0..dim).map(|i| q[i] as f64 * k[p * stride + 64 + i].to_f64()).sum::<f64>() * scale as f64)

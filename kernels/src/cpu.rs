@@ -49,9 +49,7 @@ pub fn detected() -> Level {
 pub fn level() -> Level {
     static LEVEL: OnceLock<Level> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        let cap = std::env::var("ROLLAMA_CPU")
-            .ok()
-            .and_then(|v| Level::parse(&v));
+        let cap = std::env::var("ROLLAMA_CPU").ok().and_then(|v| Level::parse(&v));
         match cap {
             Some(cap) => cap.min(detected()),
             None => detected(),
@@ -61,17 +59,12 @@ pub fn level() -> Level {
 
 /// Every level this CPU can run, lowest first; tests compare each against `Level::Scalar`.
 pub fn supported_levels() -> Vec<Level> {
-    [Level::Scalar, Level::Avx2, Level::Avx512]
-        .into_iter()
-        .filter(|&l| l <= detected())
-        .collect()
+    [Level::Scalar, Level::Avx2, Level::Avx512].into_iter().filter(|&l| l <= detected()).collect()
 }
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Level {
-    let avx2 = is_x86_feature_detected!("avx2")
-        && is_x86_feature_detected!("fma")
-        && is_x86_feature_detected!("f16c");
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
     if !avx2 {
         return Level::Scalar;
     }
@@ -103,10 +96,6 @@ mod tests {
         assert!(Level::Scalar < Level::Avx2 && Level::Avx2 < Level::Avx512);
         assert!(level() <= detected());
         assert_eq!(supported_levels()[0], Level::Scalar);
-        println!(
-            "cpu level: detected {}, in use {}",
-            detected().name(),
-            level().name()
-        );
+        println!("cpu level: detected {}, in use {}", detected().name(), level().name());
     }
 }

@@ -91,10 +91,7 @@ pub(crate) fn current() -> &'static Table {
 macro_rules! bytes_dot {
     ($name:ident, $f:path, $w:ty, $a:ty) => {
         fn $name(w: &[u8], a: &[u8]) -> f32 {
-            $f(
-                bytemuck::cast_slice::<u8, $w>(w),
-                bytemuck::cast_slice::<u8, $a>(a),
-            )
+            $f(bytemuck::cast_slice::<u8, $w>(w), bytemuck::cast_slice::<u8, $a>(a))
         }
     };
 }
@@ -107,8 +104,8 @@ macro_rules! bytes_quantize {
 }
 
 use quant::{
-    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K,
-    BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+    BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
 };
 
 bytes_quantize!(quantize_q8_0, quant::q8_0::quantize, BlockQ8_0);
@@ -136,14 +133,7 @@ fn axpy_scalar(a: f32, x: &[f32], y: &mut [f32]) {
 /// The scalar kernels of `ty`, if it has any.
 fn scalar(ty: GgmlType) -> Option<TypeKernels> {
     use GgmlType::*;
-    let k = |act, quantize: QuantizeFn, dot: DotFn| {
-        Some(TypeKernels {
-            act,
-            quantize,
-            dot,
-            dot4: None,
-        })
-    };
+    let k = |act, quantize: QuantizeFn, dot: DotFn| Some(TypeKernels { act, quantize, dot, dot4: None });
     match ty {
         F32 => k(F32, float::quantize_f32, float::vec_dot_f32),
         F16 => k(F16, float::quantize_f16, float::vec_dot_f16),
@@ -165,11 +155,7 @@ fn scalar(ty: GgmlType) -> Option<TypeKernels> {
 }
 
 fn build(level: Level) -> Table {
-    let mut t = Table {
-        types: [None; 40],
-        dot_f32: float::dot_f32,
-        axpy: axpy_scalar,
-    };
+    let mut t = Table { types: [None; 40], dot_f32: float::dot_f32, axpy: axpy_scalar };
     for ty in GgmlType::ALL {
         if let Some(k) = scalar(ty) {
             t.set(ty, k);

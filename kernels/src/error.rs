@@ -10,18 +10,10 @@ pub enum KernelError {
     Unsupported { ty: GgmlType, op: &'static str },
     /// A buffer's length does not match the shape it was given with.
     #[error("{what}: expected {expected} elements or bytes, got {got}")]
-    ShapeMismatch {
-        what: &'static str,
-        expected: usize,
-        got: usize,
-    },
+    ShapeMismatch { what: &'static str, expected: usize, got: usize },
     /// A row length is not a whole number of blocks of the type.
     #[error("row length {len} is not a multiple of the {ty} block length {block}")]
-    BadRowLength {
-        ty: GgmlType,
-        len: usize,
-        block: usize,
-    },
+    BadRowLength { ty: GgmlType, len: usize, block: usize },
     /// A size computed from the shape does not fit in `usize`.
     #[error("size of {what} overflows")]
     Overflow { what: &'static str },

@@ -40,11 +40,7 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), K
     use GgmlType::*;
     let need = matmul::row_bytes(ty, dst.len())?;
     if src.len() != need {
-        return Err(KernelError::ShapeMismatch {
-            what: "dequantize_row source bytes",
-            expected: need,
-            got: src.len(),
-        });
+        return Err(KernelError::ShapeMismatch { what: "dequantize_row source bytes", expected: need, got: src.len() });
     }
     match ty {
         F32 => quant::float::dequantize_f32(src, dst),
@@ -62,12 +58,7 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), K
         Q6_K => q6_k::dequantize(bytemuck::cast_slice(src), dst),
         IQ4_NL => iq4_nl::dequantize(bytemuck::cast_slice(src), dst),
         IQ4_XS => iq4_xs::dequantize(bytemuck::cast_slice(src), dst),
-        _ => {
-            return Err(KernelError::Unsupported {
-                ty,
-                op: "dequantize",
-            })
-        }
+        _ => return Err(KernelError::Unsupported { ty, op: "dequantize" }),
     }
     Ok(())
 }

@@ -26,18 +26,8 @@ pub struct WeightView<'a> {
 
 impl<'a> WeightView<'a> {
     /// Checks that `cols` is a whole number of blocks and `data` holds exactly `rows` rows.
-    pub fn new(
-        ty: GgmlType,
-        rows: usize,
-        cols: usize,
-        data: &'a [u8],
-    ) -> Result<Self, KernelError> {
-        let view = WeightView {
-            ty,
-            rows,
-            cols,
-            data,
-        };
+    pub fn new(ty: GgmlType, rows: usize, cols: usize, data: &'a [u8]) -> Result<Self, KernelError> {
+        let view = WeightView { ty, rows, cols, data };
         view.check()?;
         Ok(view)
     }
@@ -57,15 +47,9 @@ impl<'a> WeightView<'a> {
     /// Validates the shape; the fields are public, so `matmul` re-checks a view it is given.
     fn check(&self) -> Result<usize, KernelError> {
         let rb = row_bytes(self.ty, self.cols)?;
-        let total = rb.checked_mul(self.rows).ok_or(KernelError::Overflow {
-            what: "weight matrix",
-        })?;
+        let total = rb.checked_mul(self.rows).ok_or(KernelError::Overflow { what: "weight matrix" })?;
         if self.data.len() != total {
-            return Err(KernelError::ShapeMismatch {
-                what: "weight bytes",
-                expected: total,
-                got: self.data.len(),
-            });
+            return Err(KernelError::ShapeMismatch { what: "weight bytes", expected: total, got: self.data.len() });
         }
         Ok(rb)
     }
@@ -74,24 +58,14 @@ impl<'a> WeightView<'a> {
 /// `ty.row_bytes(n)` with the reason for a failure.
 pub(crate) fn row_bytes(ty: GgmlType, n: usize) -> Result<usize, KernelError> {
     if !n.is_multiple_of(ty.block_len()) {
-        return Err(KernelError::BadRowLength {
-            ty,
-            len: n,
-            block: ty.block_len(),
-        });
+        return Err(KernelError::BadRowLength { ty, len: n, block: ty.block_len() });
     }
     ty.row_bytes(n).ok_or(KernelError::Overflow { what: "row" })
 }
 
 /// `out[t * rows + r] = dot(W row r, x row t)` for `t` in `0..n`: `x` is `[n, cols]` and `out`
 /// is `[n, rows]`, both row-major f32. Runs on `pool`; shape errors are returned, not panicked.
-pub fn matmul(
-    pool: &ThreadPool,
-    w: WeightView,
-    x: &[f32],
-    n: usize,
-    out: &mut [f32],
-) -> Result<(), KernelError> {
+pub fn matmul(pool: &ThreadPool, w: WeightView, x: &[f32], n: usize, out: &mut [f32]) -> Result<(), KernelError> {
     matmul_with(dispatch::current(), pool, w, x, n, out)
 }
 
@@ -125,53 +99,26 @@ pub(crate) fn matmul_with(
     n: usize,
     out: &mut [f32],
 ) -> Result<(), KernelError> {
-    let k = table.get(w.ty).ok_or(KernelError::Unsupported {
-        ty: w.ty,
-        op: "matmul",
-    })?;
+    let k = table.get(w.ty).ok_or(KernelError::Unsupported { ty: w.ty, op: "matmul" })?;
     let w_row = w.check()?;
     let (rows, cols) = (w.rows, w.cols);
-    let x_len = n.checked_mul(cols).ok_or(KernelError::Overflow {
-        what: "activations",
-    })?;
+    let x_len = n.checked_mul(cols).ok_or(KernelError::Overflow { what: "activations" })?;
     if x.len() != x_len {
-        return Err(KernelError::ShapeMismatch {
-            what: "activations",
-            expected: x_len,
-            got: x.len(),
-        });
+        return Err(KernelError::ShapeMismatch { what: "activations", expected: x_len, got: x.len() });
     }
-    let out_len = n
-        .checked_mul(rows)
-        .ok_or(KernelError::Overflow { what: "output" })?;
+    let out_len = n.checked_mul(rows).ok_or(KernelError::Overflow { what: "output" })?;
     if out.len() != out_len {
-        return Err(KernelError::ShapeMismatch {
-            what: "output",
-            expected: out_len,
-            got: out.len(),
-        });
+        return Err(KernelError::ShapeMismatch { what: "output", expected: out_len, got: out.len() });
     }
     if out_len == 0 {
         return Ok(());
     }
     let a_row = row_bytes(k.act, cols)?;
-    let a_len = a_row.checked_mul(n).ok_or(KernelError::Overflow {
-        what: "quantized activations",
-    })?;
+    let a_len = a_row.checked_mul(n).ok_or(KernelError::Overflow { what: "quantized activations" })?;
 
     if k.act == GgmlType::F32 {
         // F32 weights take the activations as they are.
-        run_dots(
-            pool,
-            k,
-            w.data,
-            w_row,
-            bytemuck::cast_slice(x),
-            a_row,
-            rows,
-            n,
-            out,
-        );
+        run_dots(pool, k, w.data, w_row, bytemuck::cast_slice(x), a_row, rows, n, out);
         return Ok(());
     }
     let mut owned = Vec::new();
@@ -194,15 +141,7 @@ pub(crate) fn matmul_with(
 }
 
 /// Converts the `n` rows of `x` into `acts`, in parallel when there are several.
-fn quantize_rows(
-    pool: &ThreadPool,
-    k: TypeKernels,
-    x: &[f32],
-    cols: usize,
-    acts: &mut [u8],
-    a_row: usize,
-    n: usize,
-) {
+fn quantize_rows(pool: &ThreadPool, k: TypeKernels, x: &[f32], cols: usize, acts: &mut [u8], a_row: usize, n: usize) {
     if n < 4 || pool.n_threads() == 1 {
         for (xr, ar) in x.chunks_exact(cols).zip(acts.chunks_exact_mut(a_row)) {
             // SAFETY: the table was built for a level the CPU supports (see `dispatch`).

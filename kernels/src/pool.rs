@@ -76,10 +76,7 @@ impl Shared {
             if epoch_of(cur) != epoch || next_of(cur) >= n_of(cur) {
                 return;
             }
-            match self
-                .word
-                .compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            match self.word.compare_exchange_weak(cur, cur + 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {
                     // SAFETY: we hold an unfinished task of this epoch, so `run` is still waiting
                     // and the closure it lent is alive and published (see `job`).
@@ -106,9 +103,7 @@ pub struct ThreadPool {
 
 impl std::fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ThreadPool")
-            .field("n_threads", &self.n_threads())
-            .finish()
+        f.debug_struct("ThreadPool").field("n_threads", &self.n_threads()).finish()
     }
 }
 
@@ -140,11 +135,7 @@ impl ThreadPool {
                     .expect("spawning a thread pool worker")
             })
             .collect();
-        ThreadPool {
-            shared,
-            workers,
-            dispatch: Mutex::new(()),
-        }
+        ThreadPool { shared, workers, dispatch: Mutex::new(()) }
     }
 
     /// Threads that run tasks, the caller included.
@@ -183,8 +174,7 @@ impl ThreadPool {
         // thread reads `job` only while holding an unfinished task, so nobody reads it now.
         unsafe { *shared.job.get() = f_static };
         shared.completed.store(0, Ordering::Relaxed);
-        let epoch =
-            (epoch_of(shared.word.load(Ordering::Relaxed)) + 1) & ((1 << (64 - EPOCH_SHIFT)) - 1);
+        let epoch = (epoch_of(shared.word.load(Ordering::Relaxed)) + 1) & ((1 << (64 - EPOCH_SHIFT)) - 1);
         // SeqCst pairs with the `sleepers` check so that a worker about to park either sees the
         // new epoch or is counted in `sleepers` and gets notified.
         shared.word.store(pack(epoch, n_tasks, 0), Ordering::SeqCst);
@@ -224,9 +214,7 @@ fn worker(shared: &Shared) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        shared.work(seen, &mut |_| {
-            shared.panicked.store(true, Ordering::Relaxed)
-        });
+        shared.work(seen, &mut |_| shared.panicked.store(true, Ordering::Relaxed));
     }
 }
 
@@ -263,10 +251,7 @@ impl Drop for ThreadPool {
         shared.shutdown.store(true, Ordering::SeqCst);
         // A new epoch with no tasks wakes everyone without giving them work.
         let epoch = epoch_of(shared.word.load(Ordering::Relaxed)) + 1;
-        shared.word.store(
-            pack(epoch & ((1 << (64 - EPOCH_SHIFT)) - 1), 0, 0),
-            Ordering::SeqCst,
-        );
+        shared.word.store(pack(epoch & ((1 << (64 - EPOCH_SHIFT)) - 1), 0, 0), Ordering::SeqCst);
         {
             let _g = lock(&shared.lock);
             shared.wake.notify_all();
@@ -281,9 +266,7 @@ impl Drop for ThreadPool {
 /// `/sys/devices/system/cpu`, capped by `available_parallelism` (which honours affinity masks and
 /// cgroup quotas). Hyper-threads share a core's SIMD units, so matmuls gain little from them.
 pub fn default_threads() -> usize {
-    let logical = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let logical = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     match physical_cores() {
         Some(p) if p > 0 => p.min(logical),
         _ => logical,
@@ -303,11 +286,7 @@ fn physical_cores() -> Option<usize> {
             continue;
         }
         let topo = entry.path().join("topology");
-        let read = |f: &str| {
-            std::fs::read_to_string(topo.join(f))
-                .ok()
-                .map(|s| s.trim().to_string())
-        };
+        let read = |f: &str| std::fs::read_to_string(topo.join(f)).ok().map(|s| s.trim().to_string());
         let (Some(pkg), Some(core)) = (read("physical_package_id"), read("core_id")) else {
             continue;
         };
@@ -326,12 +305,7 @@ mod tests {
             hits[i].fetch_add(1, Ordering::Relaxed);
         });
         for (i, h) in hits.iter().enumerate() {
-            assert_eq!(
-                h.load(Ordering::Relaxed),
-                1,
-                "task {i} of {n_tasks} on {} threads",
-                pool.n_threads()
-            );
+            assert_eq!(h.load(Ordering::Relaxed), 1, "task {i} of {n_tasks} on {} threads", pool.n_threads());
         }
     }
 
@@ -415,10 +389,7 @@ mod tests {
                 pool.run(threads * 4, &task);
             }
             let us = t.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-            println!(
-                "pool dispatch cost: {us:.2} us per run ({threads} threads, {} near-empty tasks)",
-                threads * 4
-            );
+            println!("pool dispatch cost: {us:.2} us per run ({threads} threads, {} near-empty tasks)", threads * 4);
         }
     }
 }

@@ -59,11 +59,7 @@ struct Traits {
 }
 
 const fn t(name: &'static str, block_len: usize, block_bytes: usize) -> Traits {
-    Traits {
-        name,
-        block_len,
-        block_bytes,
-    }
+    Traits { name, block_len, block_bytes }
 }
 
 impl GgmlType {
@@ -201,20 +197,7 @@ impl GgmlType {
         use GgmlType::*;
         matches!(
             self,
-            F32 | F16
-                | BF16
-                | Q4_0
-                | Q4_1
-                | Q5_0
-                | Q5_1
-                | Q8_0
-                | Q2_K
-                | Q3_K
-                | Q4_K
-                | Q5_K
-                | Q6_K
-                | IQ4_NL
-                | IQ4_XS
+            F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_NL | IQ4_XS
         )
     }
 }

@@ -264,7 +264,8 @@ impl Lease {
         if let Some((mut session, seen)) = cached {
             if session.n_ctx() == n_ctx {
                 // Keep at least one token to feed, so the forward pass yields logits.
-                let common = seen.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(tokens.len().saturating_sub(1));
+                let common =
+                    seen.iter().zip(tokens).take_while(|(a, b)| a == b).count().min(tokens.len().saturating_sub(1));
                 session.truncate(common);
                 // A cache with sliding-window rings may not be able to go back that far and
                 // then forgets more: what it still holds is its position, not `common`.

@@ -30,7 +30,10 @@ fn post(s: &TestServer, path: &str, body: Value) -> (u16, Value) {
 
 /// Parses an NDJSON body into its objects.
 fn ndjson(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
 }
 
 /// Uploads the SmolLM2 GGUF as a blob and creates `name` from it (the current create form).
@@ -39,10 +42,12 @@ fn create_smollm2(s: &TestServer, name: &str) -> Vec<Value> {
     let digest = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
     let (code, _) = call("HEAD", &s.url(&format!("/api/blobs/{digest}")), None);
     if code == 404 {
-        let resp = ureq::post(&s.url(&format!("/api/blobs/{digest}"))).send(std::fs::File::open(&path).unwrap()).unwrap();
+        let resp =
+            ureq::post(&s.url(&format!("/api/blobs/{digest}"))).send(std::fs::File::open(&path).unwrap()).unwrap();
         assert_eq!(resp.status(), 201);
     }
-    let (code, text) = call("POST", &s.url("/api/create"), Some(&json!({"model": name, "files": {"model.gguf": digest}})));
+    let (code, text) =
+        call("POST", &s.url("/api/create"), Some(&json!({"model": name, "files": {"model.gguf": digest}})));
     assert_eq!(code, 200, "{text}");
     let lines = ndjson(&text);
     assert_eq!(lines.last().unwrap()["status"], "success", "{text}");
@@ -67,7 +72,10 @@ fn basics_and_error_statuses() {
     let resp = ureq::post(&s.url("/api/generate")).send_string("");
     let Err(ureq::Error::Status(400, r)) = resp else { panic!("an empty body must be a 400") };
     assert!(r.into_string().unwrap().contains("missing request body"));
-    assert_eq!(post(&s, "/api/generate", json!({"model": "ghost"})), (404, json!({"error": "model 'ghost' not found"})));
+    assert_eq!(
+        post(&s, "/api/generate", json!({"model": "ghost"})),
+        (404, json!({"error": "model 'ghost' not found"}))
+    );
     assert_eq!(post(&s, "/api/chat", json!({"messages": []})).0, 400);
     assert_eq!(post(&s, "/api/show", json!({"model": "ghost"})).0, 404);
     assert_eq!(post(&s, "/api/copy", json!({"source": "ghost", "destination": "x"})).0, 404);
@@ -91,7 +99,10 @@ fn blobs_are_verified_before_they_are_kept() {
     let good = "sha256:fc62a8a5b8a8d7f2b8b9a88d19cf0f10f0e8e3d3b6d1a3a1e1d39ec1d1c2c04e";
     // The right digest of `data`, computed here.
     let right = {
-        let out = std::process::Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn();
+        let out = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
         let mut child = out.unwrap();
         child.stdin.take().unwrap().write_all(data).unwrap();
         let o = child.wait_with_output().unwrap();
@@ -141,7 +152,10 @@ fn create_generate_and_chat_with_smollm2() {
     let (code, v) = post(&s, "/api/generate", body.clone());
     assert_eq!(code, 200, "{v}");
     assert_eq!(v["response"], case["text"]);
-    assert_eq!((v["done"].as_bool(), v["done_reason"].as_str(), v["eval_count"].as_u64()), (Some(true), Some("length"), Some(32)));
+    assert_eq!(
+        (v["done"].as_bool(), v["done_reason"].as_str(), v["eval_count"].as_u64()),
+        (Some(true), Some("length"), Some(32))
+    );
     assert!(v["total_duration"].as_u64().unwrap() > 0 && v["prompt_eval_count"].as_u64().unwrap() > 0);
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
@@ -154,16 +168,27 @@ fn create_generate_and_chat_with_smollm2() {
     assert_eq!(lines.last().unwrap()["done"], true);
 
     // Templated generation returns the conversation's tokens as `context`, which continues it.
-    let (code, v) = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "Say hello.", "stream": false,
-                                                      "options": {"temperature": 0, "num_predict": 8}}));
+    let (code, v) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "smollm2", "prompt": "Say hello.", "stream": false,
+                                                      "options": {"temperature": 0, "num_predict": 8}}),
+    );
     assert_eq!(code, 200);
     let context = v["context"].as_array().unwrap().clone();
     assert!(context.len() > 8);
-    let (code, v2) = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "Again.", "context": context, "stream": false,
-                                                       "options": {"temperature": 0, "num_predict": 8}}));
+    let (code, v2) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "smollm2", "prompt": "Again.", "context": context, "stream": false,
+                                                       "options": {"temperature": 0, "num_predict": 8}}),
+    );
     assert_eq!(code, 200, "{v2}");
     assert!(v2["context"].as_array().unwrap().len() > context.len());
-    assert_eq!(post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "x", "raw": true, "system": "s"})).0, 400);
+    assert_eq!(
+        post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "x", "raw": true, "system": "s"})).0,
+        400
+    );
 
     // Chat, streamed and not; a stop string cuts the answer.
     let chat = json!({"model": "smollm2", "messages": [{"role": "user", "content": "What is 2+2?"}],
@@ -217,7 +242,8 @@ fn modelfile_create_copy_and_delete() {
     let statuses = ndjson(&text);
     assert_eq!(statuses[0]["status"], "parsing modelfile");
     assert_eq!(statuses.last().unwrap()["status"], "success");
-    let (code, v) = post(&s, "/api/create", json!({"name": "bad", "modelfile": "FROM x\nPARAMETER nonsense 1", "stream": false}));
+    let (code, v) =
+        post(&s, "/api/create", json!({"name": "bad", "modelfile": "FROM x\nPARAMETER nonsense 1", "stream": false}));
     assert_eq!(code, 400, "{v}");
     let (code, show) = post(&s, "/api/show", json!({"model": "mario"}));
     assert_eq!(code, 200);
@@ -225,17 +251,31 @@ fn modelfile_create_copy_and_delete() {
     let params = show["parameters"].as_str().unwrap();
     assert!(params.contains("temperature") && params.contains("\"Luigi\""), "{params}");
     // A model created from another keeps its layers; copies share blobs; deleting one keeps the other.
-    let (code, _) = post(&s, "/api/create", json!({"model": "mario2", "from": "mario", "system": "You are Luigi.", "stream": false}));
+    let (code, _) = post(
+        &s,
+        "/api/create",
+        json!({"model": "mario2", "from": "mario", "system": "You are Luigi.", "stream": false}),
+    );
     assert_eq!(code, 200);
-    let (code, _) = call("POST", &s.url("/api/copy"), Some(&json!({"source": "mario", "destination": "mario-copy:v1"})));
+    let (code, _) =
+        call("POST", &s.url("/api/copy"), Some(&json!({"source": "mario", "destination": "mario-copy:v1"})));
     assert_eq!(code, 200);
     let (_, tags) = call("GET", &s.url("/api/tags"), None);
-    let names: Vec<String> = serde_json::from_str::<Value>(&tags).unwrap()["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = serde_json::from_str::<Value>(&tags).unwrap()["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
     assert!(names.contains(&"mario-copy:v1".to_string()));
     assert_eq!(call("DELETE", &s.url("/api/delete"), Some(&json!({"model": "mario"}))).0, 200);
     assert_eq!(call("DELETE", &s.url("/api/delete"), Some(&json!({"model": "mario"}))).0, 404);
-    let (code, v) = post(&s, "/api/generate", json!({"model": "mario-copy:v1", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}));
+    let (code, v) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "mario-copy:v1", "prompt": "Hi", "stream": false, "options": {"num_predict": 2}}),
+    );
     assert_eq!(code, 200, "{v}");
     let (code, v) = post(&s, "/api/show", json!({"model": "mario2"}));
     assert_eq!((code, v["system"].clone()), (200, json!("You are Luigi.")));
@@ -267,7 +307,11 @@ fn a_client_that_disconnects_stops_its_generation_and_the_queue_is_bounded() {
     let long = json!({"model": "smollm2", "prompt": "Count to one thousand:", "raw": true, "options": {"num_predict": 3000, "temperature": 0}});
     // While one request holds the model, a second is over the queue limit of 1: 503.
     let sock = start_stream(&s, &long, 2);
-    let (code, v) = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "hi", "stream": false, "options": {"num_predict": 1}}));
+    let (code, v) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "smollm2", "prompt": "hi", "stream": false, "options": {"num_predict": 1}}),
+    );
     assert_eq!(code, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("maximum pending requests exceeded"));
     // Quick endpoints stay responsive meanwhile.
@@ -279,7 +323,12 @@ fn a_client_that_disconnects_stops_its_generation_and_the_queue_is_bounded() {
     let mut code = 503;
     while code == 503 && t.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
-        code = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "hi", "stream": false, "options": {"num_predict": 1}})).0;
+        code = post(
+            &s,
+            "/api/generate",
+            json!({"model": "smollm2", "prompt": "hi", "stream": false, "options": {"num_predict": 1}}),
+        )
+        .0;
     }
     assert_eq!(code, 200);
     assert!(t.elapsed() < Duration::from_secs(10), "the abandoned generation kept the model for {:?}", t.elapsed());
@@ -320,13 +369,27 @@ fn templates_can_be_overridden_and_loaded_models_are_capped() {
     assert_eq!(code, 200);
     // A request's template replaces the model's: with a bare one, chat is a raw continuation,
     // the same as generate with raw.
-    let raw = post(&s, "/api/generate", json!({"model": "a", "prompt": "The capital of France is", "raw": true, "stream": false,
-                                               "options": {"temperature": 0, "num_predict": 6}})).1;
-    let chat = post(&s, "/api/chat", json!({"model": "a", "template": "{{ range .Messages }}{{ .Content }}{{ end }}", "stream": false,
+    let raw = post(
+        &s,
+        "/api/generate",
+        json!({"model": "a", "prompt": "The capital of France is", "raw": true, "stream": false,
+                                               "options": {"temperature": 0, "num_predict": 6}}),
+    )
+    .1;
+    let chat = post(
+        &s,
+        "/api/chat",
+        json!({"model": "a", "template": "{{ range .Messages }}{{ .Content }}{{ end }}", "stream": false,
                                             "messages": [{"role": "user", "content": "The capital of France is"}],
-                                            "options": {"temperature": 0, "num_predict": 6}})).1;
+                                            "options": {"temperature": 0, "num_predict": 6}}),
+    )
+    .1;
     assert_eq!(chat["message"]["content"], raw["response"], "{chat}");
-    let (code, v) = post(&s, "/api/chat", json!({"model": "a", "template": "{{ .Broken", "messages": [{"role": "user", "content": "x"}]}));
+    let (code, v) = post(
+        &s,
+        "/api/chat",
+        json!({"model": "a", "template": "{{ .Broken", "messages": [{"role": "user", "content": "x"}]}),
+    );
     assert_eq!(code, 400, "{v}");
     assert!(v["error"].as_str().unwrap().contains(":1:"), "the error names the position: {v}");
     // Two models (different digests are not needed: a copy has the same one, so make b

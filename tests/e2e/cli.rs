@@ -23,7 +23,10 @@ fn tokenize_command_equals_every_reference_entry() {
             assert!(ok, "{name}: tokenize {text:?} failed: {err}");
             let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out:?}: {e}"));
             if got != case["ids"] {
-                failures.push(format!("{name} {text:?} (parse_special {}): want {} got {}", case["parse_special"], case["ids"], got));
+                failures.push(format!(
+                    "{name} {text:?} (parse_special {}): want {} got {}",
+                    case["parse_special"], case["ids"], got
+                ));
             }
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -49,7 +52,8 @@ fn truncated_and_corrupted_models_give_a_clear_error() {
     let full = std::fs::metadata(model_path("smollm2")).unwrap().len() as usize;
     // Cuts inside the magic, the header counts, the metadata, the tensor infos and the data.
     let cuts = [0, 3, 7, 15, 23, 100, 1000, 100_000, 1_500_000, full / 2, full - 1];
-    let pokes = [None, Some((0, b'X')), Some((4, 9)), Some((9, 0xff)), Some((17, 0x7f)), Some((24, 0xff)), Some((30, 0xff))];
+    let pokes =
+        [None, Some((0, b'X')), Some((4, 9)), Some((9, 0xff)), Some((17, 0x7f)), Some((24, 0xff)), Some((30, 0xff))];
     for (i, &cut) in cuts.iter().enumerate() {
         for poke in if i + 1 == cuts.len() { &pokes[..] } else { &pokes[..1] } {
             let len = if poke.is_some() { full } else { cut };
@@ -81,7 +85,19 @@ fn bad_arguments_are_named() {
 fn run_is_reproducible_with_a_seed_and_stops_at_num_predict() {
     let model = model_path("smollm2");
     let model = model.to_str().unwrap();
-    let args = ["run", model, "--raw", "--verbose", "-o", "temperature=0.9", "-o", "seed=7", "-o", "num_predict=12", "Once upon a time"];
+    let args = [
+        "run",
+        model,
+        "--raw",
+        "--verbose",
+        "-o",
+        "temperature=0.9",
+        "-o",
+        "seed=7",
+        "-o",
+        "num_predict=12",
+        "Once upon a time",
+    ];
     let (ok1, a, e1) = rollama(&args);
     let (ok2, b, _) = rollama(&args);
     assert!(ok1 && ok2, "{e1}");
@@ -89,7 +105,18 @@ fn run_is_reproducible_with_a_seed_and_stops_at_num_predict() {
     assert!(!a.is_empty());
     // --verbose reports on stderr; stdout holds the answer alone.
     assert!(e1.contains("eval: 12 tokens") || e1.contains("done: stop"), "{e1}");
-    let (_, c, _) = rollama(&["run", model, "--raw", "-o", "temperature=0.9", "-o", "seed=8", "-o", "num_predict=12", "Once upon a time"]);
+    let (_, c, _) = rollama(&[
+        "run",
+        model,
+        "--raw",
+        "-o",
+        "temperature=0.9",
+        "-o",
+        "seed=8",
+        "-o",
+        "num_predict=12",
+        "Once upon a time",
+    ]);
     assert_ne!(a, c, "another seed should give another text");
 }
 
@@ -112,9 +139,11 @@ fn run_without_a_prompt_reads_turns_from_stdin_until_bye() {
     let text = String::from_utf8(out.stdout).unwrap();
     // The first turn is framed exactly like a one-shot run, so greedy gives the same answer;
     // the second turn continues the same session and answers something more.
-    let (ok, first, err) = rollama(&["run", model.to_str().unwrap(), "-o", "temperature=0", "-o", "num_predict=8", "What is 2+2?"]);
+    let (ok, first, err) =
+        rollama(&["run", model.to_str().unwrap(), "-o", "temperature=0", "-o", "num_predict=8", "What is 2+2?"]);
     assert!(ok, "{err}");
     assert!(!first.is_empty());
-    let rest = text.strip_prefix(&format!("{first}\n")).unwrap_or_else(|| panic!("{text:?} does not start with {first:?}"));
+    let rest =
+        text.strip_prefix(&format!("{first}\n")).unwrap_or_else(|| panic!("{text:?} does not start with {first:?}"));
     assert!(rest.ends_with('\n') && rest.trim().len() > 1, "second answer missing: {rest:?}");
 }

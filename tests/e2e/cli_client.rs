@@ -18,7 +18,11 @@ fn client(s: &TestServer, args: &[&str], stdin: &str) -> (bool, String, String) 
         .unwrap();
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -27,7 +31,11 @@ fn the_cli_drives_a_server() {
     let dir = std::env::temp_dir().join(format!("rollama-cli-client-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let modelfile = dir.join("Modelfile");
-    std::fs::write(&modelfile, format!("FROM {}\nPARAMETER temperature 0\nPARAMETER num_predict 12\n", model_path("smollm2").display())).unwrap();
+    std::fs::write(
+        &modelfile,
+        format!("FROM {}\nPARAMETER temperature 0\nPARAMETER num_predict 12\n", model_path("smollm2").display()),
+    )
+    .unwrap();
 
     let (ok, _, err) = client(&s, &["create", "smol", "-f", modelfile.to_str().unwrap()], "");
     assert!(ok, "{err}");
@@ -52,7 +60,8 @@ fn the_cli_drives_a_server() {
     // One answer, then a REPL with a slash command and a multi-line message.
     let (ok, answer, err) = client(&s, &["run", "smol", "What is 2+2?"], "");
     assert!(ok && !answer.trim().is_empty(), "{err}");
-    let (ok, out, err) = client(&s, &["run", "smol"], "What is 2+2?\n/set parameter num_predict 4\n\"\"\"Two\nlines\"\"\"\n/bye\n");
+    let (ok, out, err) =
+        client(&s, &["run", "smol"], "What is 2+2?\n/set parameter num_predict 4\n\"\"\"Two\nlines\"\"\"\n/bye\n");
     assert!(ok, "{err}");
     assert!(out.starts_with(answer.trim_end()), "REPL answer {out:?} vs one-shot {answer:?}");
     assert!(err.contains("Set parameter 'num_predict' to '4'"), "{err}");

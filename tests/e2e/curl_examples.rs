@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 /// The shell blocks of the document that run curl, in order.
 fn examples() -> Vec<String> {
-    let doc = std::fs::read_to_string(reference_dir().join("../ollama-api.md")).expect("ollama-api.md beside reference/");
+    let doc =
+        std::fs::read_to_string(reference_dir().join("../ollama-api.md")).expect("ollama-api.md beside reference/");
     let mut out = Vec::new();
     let mut block: Option<String> = None;
     for line in doc.lines() {
@@ -51,7 +52,8 @@ fn every_curl_example_of_the_api_document() {
     // The models the examples use, each a SmolLM2 with a short answer.
     for name in ["llama2", "mistral", "llama2:13b"] {
         let modelfile = format!("FROM {}\nPARAMETER num_predict 48\n", gguf.display());
-        let r = ureq::post(&s.url("/api/create")).send_json(json!({"name": name, "modelfile": modelfile, "stream": false}));
+        let r =
+            ureq::post(&s.url("/api/create")).send_json(json!({"name": name, "modelfile": modelfile, "stream": false}));
         assert_eq!(r.map(|r| r.status()).unwrap_or(0), 200, "creating {name}");
     }
     let dir = std::env::temp_dir().join(format!("rollama-curl-{}", std::process::id()));
@@ -71,7 +73,11 @@ fn every_curl_example_of_the_api_document() {
         assert_eq!(status, expected(cmd.trim()), "{cmd}\n-> {body}");
         if status == 200 && !cmd.starts_with("curl -I") && !body.trim().is_empty() {
             // Every answer is JSON or NDJSON, and a stream ends with `done` or `success`.
-            let lines: Vec<Value> = body.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{cmd}\n{l:?}: {e}"))).collect();
+            let lines: Vec<Value> = body
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{cmd}\n{l:?}: {e}")))
+                .collect();
             let last = lines.last().unwrap();
             assert!(last.get("error").is_none(), "{cmd}\n-> {body}");
             if cmd.contains("/api/generate") || cmd.contains("/api/chat") {

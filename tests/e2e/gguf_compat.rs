@@ -50,11 +50,8 @@ fn our_dump(g: &GgufFile) -> serde_json::Value {
         };
         kv.insert(k.clone(), j);
     }
-    let tensors: Vec<serde_json::Value> = g
-        .tensors
-        .iter()
-        .map(|t| serde_json::json!([t.name, t.dims, t.ty.id(), g.data_offset + t.offset]))
-        .collect();
+    let tensors: Vec<serde_json::Value> =
+        g.tensors.iter().map(|t| serde_json::json!([t.name, t.dims, t.ty.id(), g.data_offset + t.offset])).collect();
     serde_json::json!({"kv": kv, "tensors": tensors})
 }
 
@@ -68,7 +65,13 @@ fn files_we_write_read_the_same_in_python() {
         .add_bool("tokenizer.ggml.add_bos_token", true)
         .add("i64", Value::I64(-7))
         .add_str_array("tokenizer.ggml.tokens", &["<s>", "a", "b"])
-        .add("nested", Value::Array { elem: ValueType::Array, items: vec![Value::Array { elem: ValueType::U8, items: vec![Value::U8(1)] }] });
+        .add(
+            "nested",
+            Value::Array {
+                elem: ValueType::Array,
+                items: vec![Value::Array { elem: ValueType::U8, items: vec![Value::U8(1)] }],
+            },
+        );
     w.add_f32_tensor("output_norm.weight", &[8], &[1.0; 8]).unwrap();
     w.add_tensor("token_embd.weight", GgmlType::Q8_0, &[32, 3], vec![0u8; 3 * 34]).unwrap();
     let path = std::env::temp_dir().join(format!("rollama-compat-{}.gguf", std::process::id()));

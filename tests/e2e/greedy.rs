@@ -39,7 +39,8 @@ fn explain_split(model_file: &str, case: &serde_json::Value) -> Result<String, S
     let prompt = case["prompt"].as_str().unwrap();
     let ids: Vec<u32> = case["greedy_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let mut s = m.new_session(512);
-    let mut logits = m.forward(&mut s, &m.tokenizer().encode(prompt, true, true), Logits::Last).map_err(|e| e.to_string())?;
+    let mut logits =
+        m.forward(&mut s, &m.tokenizer().encode(prompt, true, true), Logits::Last).map_err(|e| e.to_string())?;
     for (step, &want) in ids.iter().enumerate() {
         let ours = top2(&logits);
         if ours[0].0 != want {
@@ -87,7 +88,9 @@ fn check_greedy(reference_name: &str) -> Vec<String> {
         }
         let split = got.chars().zip(want.chars()).take_while(|(a, b)| a == b).count();
         match explain_split(model, case) {
-            Ok(why) => eprintln!("{reference_name} {prompt:?}: differs from char {split}, explained by a near tie at {why}"),
+            Ok(why) => {
+                eprintln!("{reference_name} {prompt:?}: differs from char {split}, explained by a near tie at {why}")
+            }
             Err(why) => failures.push(format!(
                 "prompt {prompt:?}\n  want {want:?}\n  got  {got:?}\n  (first difference at char {split}; {why})"
             )),

@@ -9,7 +9,8 @@ fn check_ppl(reference_name: &str) {
     let (ok, out, err) = rollama(&["perplexity", model.to_str().unwrap(), TEXT]);
     assert!(ok, "rollama perplexity failed: {err}");
     let last = out.lines().last().unwrap_or("");
-    let ppl: f64 = last.strip_prefix("PPL = ").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("last line {last:?}"));
+    let ppl: f64 =
+        last.strip_prefix("PPL = ").and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("last line {last:?}"));
     let want = reference_ppl(reference_name);
     let rel = (ppl - want).abs() / want;
     eprintln!("{reference_name}: PPL {ppl:.4}, llama.cpp {want:.4}, off by {:.3}%", rel * 100.0);

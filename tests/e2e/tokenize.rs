@@ -14,20 +14,14 @@ fn load(reference: &str) -> Tokenizer {
 
 /// `ids` with each token's vocabulary text, for failure messages.
 fn show(tok: &Tokenizer, ids: &[TokenId]) -> String {
-    let items: Vec<String> = ids
-        .iter()
-        .map(|&id| format!("{id} {:?}", tok.token_text(id).unwrap_or("<out of range>")))
-        .collect();
+    let items: Vec<String> =
+        ids.iter().map(|&id| format!("{id} {:?}", tok.token_text(id).unwrap_or("<out of range>"))).collect();
     format!("[{}]", items.join(", "))
 }
 
 /// A readable account of where `got` departs from `want`.
 fn diff(tok: &Tokenizer, want: &[TokenId], got: &[TokenId]) -> String {
-    let at = want
-        .iter()
-        .zip(got)
-        .position(|(a, b)| a != b)
-        .unwrap_or(want.len().min(got.len()));
+    let at = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
     format!(
         "  first difference at index {at}\n  want {}\n  got  {}\n  want from there {}\n  got  from there {}",
         show(tok, want),
@@ -46,21 +40,14 @@ struct Case {
 
 fn cases(reference: &str) -> Vec<Case> {
     let json = rollama_tests::reference(reference);
-    let entries = json["tokenize"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{reference}: no tokenize array"));
+    let entries = json["tokenize"].as_array().unwrap_or_else(|| panic!("{reference}: no tokenize array"));
     entries
         .iter()
         .map(|e| Case {
             text: e["text"].as_str().expect("text").to_string(),
             add_special: e["add_special"].as_bool().expect("add_special"),
             parse_special: e["parse_special"].as_bool().expect("parse_special"),
-            ids: e["ids"]
-                .as_array()
-                .expect("ids")
-                .iter()
-                .map(|v| v.as_u64().expect("id") as TokenId)
-                .collect(),
+            ids: e["ids"].as_array().expect("ids").iter().map(|v| v.as_u64().expect("id") as TokenId).collect(),
         })
         .collect()
 }
@@ -86,17 +73,9 @@ fn tokenize_matches_llama_cpp() {
                 ));
             }
         }
-        eprintln!(
-            "{reference}: {passed}/{} tokenize entries match llama.cpp",
-            cases.len()
-        );
+        eprintln!("{reference}: {passed}/{} tokenize entries match llama.cpp", cases.len());
     }
-    assert!(
-        failures.is_empty(),
-        "{} tokenize entries differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} tokenize entries differ:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -120,18 +99,11 @@ fn tokenize_round_trips() {
             }
             streamed.push_str(&dec.finish());
             if streamed != case.text {
-                failures.push(format!(
-                    "{reference}: {:?} streams to {streamed:?}",
-                    case.text
-                ));
+                failures.push(format!("{reference}: {:?} streams to {streamed:?}", case.text));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "round trips fail:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "round trips fail:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -147,10 +119,7 @@ fn tokenize_special_ids_and_end_of_generation() {
 
     let gemma = load("gemma3-270m");
     assert_eq!(gemma.model_kind(), "llama");
-    assert_eq!(
-        (gemma.bos(), gemma.eos(), gemma.n_vocab()),
-        (Some(2), Some(1), 262_144)
-    );
+    assert_eq!((gemma.bos(), gemma.eos(), gemma.n_vocab()), (Some(2), Some(1), 262_144));
     assert!(gemma.add_bos() && !gemma.add_eos());
     assert!(gemma.is_eog(1) && gemma.is_eog(106)); // <eos>, <end_of_turn>
     assert!(!gemma.is_eog(105)); // <start_of_turn>

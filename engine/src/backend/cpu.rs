@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use half::f16;
-use rollama_kernels::quant::{q4_k, BlockQ4K, BlockQ8K};
 use rollama_kernels::attention::flash_attn_head;
+use rollama_kernels::quant::{q4_k, BlockQ4K, BlockQ8K};
 use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView, QK_K};
 
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
@@ -27,13 +27,12 @@ pub enum CpuWeight {
 impl CpuWeight {
     fn view(&self) -> WeightView<'_> {
         match self {
-            CpuWeight::Mapped { file, start, len, ty, rows, cols } => WeightView {
-                ty: *ty,
-                rows: *rows,
-                cols: *cols,
-                data: &file.bytes()[*start..*start + *len],
-            },
-            CpuWeight::Vector(v) => WeightView { ty: GgmlType::F32, rows: 1, cols: v.len(), data: bytemuck::cast_slice(v) },
+            CpuWeight::Mapped { file, start, len, ty, rows, cols } => {
+                WeightView { ty: *ty, rows: *rows, cols: *cols, data: &file.bytes()[*start..*start + *len] }
+            }
+            CpuWeight::Vector(v) => {
+                WeightView { ty: GgmlType::F32, rows: 1, cols: v.len(), data: bytemuck::cast_slice(v) }
+            }
         }
     }
 
@@ -152,7 +151,8 @@ impl Backend for CpuBackend {
         // activation rows in another order than single rows; see `matmul_q4_k_groups`.
         let single = if view.ty == GgmlType::Q4_K && view.rows.is_multiple_of(8) { rows % 4 } else { rows };
         let (c, r) = (view.cols, view.rows);
-        matmul(&self.pool, view, &x[..single * c], single, &mut out[..single * r]).expect("matmul shapes are fixed by the architecture");
+        matmul(&self.pool, view, &x[..single * c], single, &mut out[..single * r])
+            .expect("matmul shapes are fixed by the architecture");
         if single < rows {
             self.matmul_q4_k_groups(view, &x[single * c..rows * c], rows - single, &mut out[single * r..rows * r]);
         }
@@ -213,7 +213,18 @@ impl Backend for CpuBackend {
         }
     }
 
-    fn attention(&self, q: &Vec<f32>, k: &Vec<f32>, v: &Vec<f32>, kv: &CpuKv, layer: usize, a: &Attention, pos0: usize, rows: usize, out: &mut Vec<f32>) {
+    fn attention(
+        &self,
+        q: &Vec<f32>,
+        k: &Vec<f32>,
+        v: &Vec<f32>,
+        kv: &CpuKv,
+        layer: usize,
+        a: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut Vec<f32>,
+    ) {
         let l = &kv.layers[layer];
         let hd = a.head_dim;
         let q_width = a.n_head * hd;

@@ -52,7 +52,9 @@ pub fn gelu_f32(x: f32) -> f32 {
 /// gelu of every f16 value, rounded to f16 (ggml's `ggml_table_gelu_f16`).
 fn gelu_f16_table() -> &'static [half::f16] {
     static TABLE: std::sync::OnceLock<Vec<half::f16>> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| (0..=u16::MAX).map(|i| half::f16::from_f32(gelu_f32(half::f16::from_bits(i).to_f32()))).collect())
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX).map(|i| half::f16::from_f32(gelu_f32(half::f16::from_bits(i).to_f32()))).collect()
+    })
 }
 
 /// ggml's GELU on the CPU (`ggml_vec_gelu_f32` with `GGML_GELU_FP16`): 0 below -10, the
@@ -84,7 +86,10 @@ mod tests {
     /// erf by its series / continued fraction is more than the test needs: Abramowitz-Stegun 7.1.26.
     fn libm_erf(x: f64) -> f64 {
         let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-        let y = 1.0 - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t * (-x * x).exp();
+        let y = 1.0
+            - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
+                * t
+                * (-x * x).exp();
         y.copysign(x)
     }
 
@@ -96,15 +101,15 @@ mod tests {
         // (hex mantissa) * 2^exponent and compared exactly.
         let hex = |mantissa: u32, exp: i32| (mantissa as f64) * 2f64.powi(exp);
         let cases = [
-            (0x4b40_0000u32, hex(0x18, 19)),          // 0x1.8p23
-            (0x3fb8_aa3b, hex(0x1715476, -24)),       // 0x1.715476p+0
-            (0x35bf_be8e, hex(0x17f7d1c, -44)),       // 0x1.7f7d1cp-20
-            (0x3f31_7200, hex(0x162e4, -17)),         // 0x1.62e4p-1
-            (0x3c07_2010, hex(0x10e4020, -31)),       // 0x1.0e4020p-7
-            (0x3d2b_9f17, hex(0x1573e2e, -29)),       // 0x1.573e2ep-5
-            (0x3e2a_af33, hex(0x1555e66, -27)),       // 0x1.555e66p-3
-            (0x3eff_fedb, hex(0x1fffdb6, -26)),       // 0x1.fffdb6p-2
-            (0x3f7f_fff6, hex(0x1ffffec, -25)),       // 0x1.ffffecp-1
+            (0x4b40_0000u32, hex(0x18, 19)),    // 0x1.8p23
+            (0x3fb8_aa3b, hex(0x1715476, -24)), // 0x1.715476p+0
+            (0x35bf_be8e, hex(0x17f7d1c, -44)), // 0x1.7f7d1cp-20
+            (0x3f31_7200, hex(0x162e4, -17)),   // 0x1.62e4p-1
+            (0x3c07_2010, hex(0x10e4020, -31)), // 0x1.0e4020p-7
+            (0x3d2b_9f17, hex(0x1573e2e, -29)), // 0x1.573e2ep-5
+            (0x3e2a_af33, hex(0x1555e66, -27)), // 0x1.555e66p-3
+            (0x3eff_fedb, hex(0x1fffdb6, -26)), // 0x1.fffdb6p-2
+            (0x3f7f_fff6, hex(0x1ffffec, -25)), // 0x1.ffffecp-1
         ];
         for (bits, want) in cases {
             assert_eq!(f32::from_bits(bits) as f64, want, "{bits:#x}");

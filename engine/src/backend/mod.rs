@@ -116,7 +116,18 @@ pub trait Backend: Send + Sync + 'static {
     /// ring no longer than the window suffices). q is `[rows, n_head * head_dim]`; out is
     /// the same shape.
     #[allow(clippy::too_many_arguments)]
-    fn attention(&self, q: &Self::Buf, k: &Self::Buf, v: &Self::Buf, kv: &Self::Kv, layer: usize, attn: &Attention, pos0: usize, rows: usize, out: &mut Self::Buf);
+    fn attention(
+        &self,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        kv: &Self::Kv,
+        layer: usize,
+        attn: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut Self::Buf,
+    );
 
     /// out = silu(gate) * up, elementwise over `len` values.
     fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, len: usize, out: &mut Self::Buf);
@@ -134,7 +145,15 @@ pub trait Backend: Send + Sync + 'static {
     fn add(&self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
 
     /// Copies `rows` rows from row `src_row` of `src` (rows of `width`) to row `dst_row` of `dst`.
-    fn copy_rows(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, rows: usize, width: usize);
+    fn copy_rows(
+        &self,
+        src: &Self::Buf,
+        src_row: usize,
+        dst: &mut Self::Buf,
+        dst_row: usize,
+        rows: usize,
+        width: usize,
+    );
 
     /// Copies the first `len` values of `x` to the host.
     fn read(&self, x: &Self::Buf, len: usize, out: &mut Vec<f32>);

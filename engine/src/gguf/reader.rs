@@ -176,8 +176,8 @@ impl GgufFile {
         }
 
         let file_len = bytes.len() as u64;
-        let data_offset = align_up(r.pos as u64, alignment)
-            .ok_or_else(|| GgufError::invalid("data section", "offset overflows"))?;
+        let data_offset =
+            align_up(r.pos as u64, alignment).ok_or_else(|| GgufError::invalid("data section", "offset overflows"))?;
         if !tensors.is_empty() && data_offset > file_len {
             return Err(GgufError::Truncated { field: "data section".into(), offset: data_offset, file_len });
         }

@@ -86,7 +86,10 @@ pub enum Value {
     Bool(bool),
     String(String),
     /// Every element has type `elem`; an element may itself be an array.
-    Array { elem: ValueType, items: Vec<Value> },
+    Array {
+        elem: ValueType,
+        items: Vec<Value>,
+    },
     U64(u64),
     I64(i64),
     F64(f64),

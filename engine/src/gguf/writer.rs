@@ -72,7 +72,13 @@ impl GgufWriter {
     }
 
     /// Adds a tensor; `dims` in ggml order (row length first). The data length must match.
-    pub fn add_tensor(&mut self, name: &str, ty: GgmlType, dims: &[u64], data: Vec<u8>) -> Result<&mut Self, GgufError> {
+    pub fn add_tensor(
+        &mut self,
+        name: &str,
+        ty: GgmlType,
+        dims: &[u64],
+        data: Vec<u8>,
+    ) -> Result<&mut Self, GgufError> {
         let bad = |reason: String| GgufError::BadTensor { name: name.to_string(), reason };
         if dims.is_empty() || dims.len() > super::MAX_DIMS {
             return Err(bad(format!("{} dimensions", dims.len())));

@@ -49,7 +49,10 @@ impl<B: Backend> Loader<'_, B> {
 
     /// The vocabulary size, from the token embedding's shape.
     pub fn n_vocab(&self) -> Result<usize, ModelError> {
-        let info = self.file.tensor_info("token_embd.weight").ok_or_else(|| ModelError::tensor("token_embd.weight", "missing"))?;
+        let info = self
+            .file
+            .tensor_info("token_embd.weight")
+            .ok_or_else(|| ModelError::tensor("token_embd.weight", "missing"))?;
         if info.dims.len() != 2 {
             return Err(ModelError::tensor("token_embd.weight", "must be two-dimensional"));
         }
@@ -62,7 +65,8 @@ impl<B: Backend> Loader<'_, B> {
         if info.dims != [hp.rope_dims as u64 / 2] || info.ty != rollama_kernels::GgmlType::F32 {
             return Err(ModelError::tensor("rope_freqs.weight", format!("must be F32 [{}]", hp.rope_dims / 2)));
         }
-        let v: Vec<f32> = self.file.tensor_data(info).chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let v: Vec<f32> =
+            self.file.tensor_data(info).chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if v.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
             return Err(ModelError::tensor("rope_freqs.weight", "factors must be positive and finite"));
         }
@@ -198,7 +202,17 @@ impl<B: Backend> Scratch<B> {
 
 /// Attention sub-block of layer `il`: `s.h` -> `s.o`, storing this chunk's keys and values.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn attention<B: Backend>(be: &B, tr: &Tracer<'_, B>, hp: &Hparams, w: &AttnWeights<B>, cfg: &AttnConfig, s: &mut Scratch<B>, kv: &mut B::Kv, il: usize, pos0: usize) {
+pub(super) fn attention<B: Backend>(
+    be: &B,
+    tr: &Tracer<'_, B>,
+    hp: &Hparams,
+    w: &AttnWeights<B>,
+    cfg: &AttnConfig,
+    s: &mut Scratch<B>,
+    kv: &mut B::Kv,
+    il: usize,
+    pos0: usize,
+) {
     let n = s.n;
     let (hd, hdv) = (hp.head_dim, hp.head_dim_v);
     let (q_w, k_w, v_w) = (hp.n_head * hd, hp.n_head_kv * hd, hp.n_head_kv * hdv);
@@ -239,7 +253,15 @@ pub(super) fn attention<B: Backend>(be: &B, tr: &Tracer<'_, B>, hp: &Hparams, w:
 }
 
 /// Gated feed-forward of layer `il`: `s.h` -> `s.o`.
-pub(super) fn feed_forward<B: Backend>(be: &B, tr: &Tracer<'_, B>, hp: &Hparams, w: &FfnWeights<B>, act: Activation, s: &mut Scratch<B>, il: usize) {
+pub(super) fn feed_forward<B: Backend>(
+    be: &B,
+    tr: &Tracer<'_, B>,
+    hp: &Hparams,
+    w: &FfnWeights<B>,
+    act: Activation,
+    s: &mut Scratch<B>,
+    il: usize,
+) {
     let n = s.n;
     let len = n * hp.n_ff;
     be.matmul(&w.gate, &s.h, n, &mut s.gate);

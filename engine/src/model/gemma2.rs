@@ -20,13 +20,20 @@ const FINAL_SOFTCAP: f32 = 30.0;
 /// Gemma 2's window where the file does not say.
 const DEFAULT_WINDOW: usize = 4096;
 
-pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer) -> Result<Box<dyn Model>, ModelError> {
+pub(super) fn load<B: Backend>(
+    file: Arc<GgufFile>,
+    backend: Arc<B>,
+    tokenizer: Tokenizer,
+) -> Result<Box<dyn Model>, ModelError> {
     let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?;
     let window = hp.sliding_window.unwrap_or(DEFAULT_WINDOW);
     let sliding = super::gemma3::swa_layers(&file, &hp, 2)?;
     let swa_base = file.get_f32("gemma2.rope.freq_base_swa")?.unwrap_or(hp.rope_freq_base);
     if !(swa_base.is_finite() && swa_base > 0.0) {
-        return Err(ModelError::BadHparam { key: "gemma2.rope.freq_base_swa".into(), reason: format!("{swa_base} is not a positive base") });
+        return Err(ModelError::BadHparam {
+            key: "gemma2.rope.freq_base_swa".into(),
+            reason: format!("{swa_base} is not a positive base"),
+        });
     }
     let cap = |key: &str, default: f32| -> Result<f32, ModelError> {
         match file.get_f32(key)? {
@@ -38,8 +45,18 @@ pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: 
     let attn_cap = cap("gemma2.attn_logit_softcapping", ATTN_SOFTCAP)?;
     let final_cap = cap("gemma2.final_logit_softcapping", FINAL_SOFTCAP)?;
     // Gemma 2 27B (46 layers) scales queries by the model width per head, as llama.cpp does.
-    let q_scale = if hp.n_layer == 46 { 1.0 / ((hp.n_embd / hp.n_head) as f32).sqrt() } else { 1.0 / (hp.head_dim as f32).sqrt() };
-    let rope = |base| Rope { kind: RopeKind::Neox, n_dims: hp.rope_dims, freq_base: base, freq_scale: hp.rope_freq_scale, freq_factors: None };
+    let q_scale = if hp.n_layer == 46 {
+        1.0 / ((hp.n_embd / hp.n_head) as f32).sqrt()
+    } else {
+        1.0 / (hp.head_dim as f32).sqrt()
+    };
+    let rope = |base| Rope {
+        kind: RopeKind::Neox,
+        n_dims: hp.rope_dims,
+        freq_base: base,
+        freq_scale: hp.rope_freq_scale,
+        freq_factors: None,
+    };
     let layer = |il: usize| AttnConfig {
         rope: rope(if sliding[il] { swa_base } else { hp.rope_freq_base }),
         attn: Attention {

@@ -17,7 +17,9 @@ use crate::backend::{Attention, Backend, KvShape, Rope, RopeKind};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
 
-use super::blocks::{self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch};
+use super::blocks::{
+    self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch,
+};
 use super::{Hparams, Model, ModelError, Tracer};
 
 /// One global layer follows every five sliding ones (llama.cpp's `set_swa_pattern(6)`).
@@ -44,7 +46,11 @@ pub(super) struct Gemma<B: Backend> {
     layers: Vec<Layer<B>>,
 }
 
-pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer) -> Result<Box<dyn Model>, ModelError> {
+pub(super) fn load<B: Backend>(
+    file: Arc<GgufFile>,
+    backend: Arc<B>,
+    tokenizer: Tokenizer,
+) -> Result<Box<dyn Model>, ModelError> {
     let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?;
     // Without a window every layer is global (llama.cpp's `LLAMA_SWA_TYPE_NONE`).
     let sliding = match hp.sliding_window {
@@ -54,11 +60,18 @@ pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: 
     let swa_base = file.get_f32("gemma3.rope.freq_base_swa")?.unwrap_or(SWA_ROPE_BASE);
     let final_softcap = file.get_f32("gemma3.final_logit_softcapping")?.filter(|&c| c != 0.0);
     if !(swa_base.is_finite() && swa_base > 0.0) || final_softcap.is_some_and(|c| !c.is_finite()) {
-        return Err(ModelError::BadHparam { key: "gemma3.*".into(), reason: "rope base or soft-cap is not finite".into() });
+        return Err(ModelError::BadHparam {
+            key: "gemma3.*".into(),
+            reason: "rope base or soft-cap is not finite".into(),
+        });
     }
     // Gemma 3 27B scales queries by the model width per head instead (gemma_pytorch's
     // query_pre_attn_scalar); llama.cpp recognizes it by its 62 layers.
-    let q_scale = if hp.n_layer == 62 { 1.0 / ((hp.n_embd / hp.n_head) as f32).sqrt() } else { 1.0 / (hp.head_dim as f32).sqrt() };
+    let q_scale = if hp.n_layer == 62 {
+        1.0 / ((hp.n_embd / hp.n_head) as f32).sqrt()
+    } else {
+        1.0 / (hp.head_dim as f32).sqrt()
+    };
     let freq_factors = Loader { file: &file, backend: &*backend }.rope_freq_factors(&hp)?;
     let layer = |il: usize| {
         let local = sliding[il];
@@ -70,7 +83,14 @@ pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: 
             freq_factors: if local { None } else { freq_factors.clone() },
         };
         let window = hp.sliding_window.filter(|_| local);
-        let attn = Attention { n_head: hp.n_head, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, scale: 1.0, window, softcap: None };
+        let attn = Attention {
+            n_head: hp.n_head,
+            n_head_kv: hp.n_head_kv,
+            head_dim: hp.head_dim,
+            scale: 1.0,
+            window,
+            softcap: None,
+        };
         AttnConfig { rope, attn, q_scale: Some(q_scale) }
     };
     let model = Gemma::build(&file, backend, tokenizer, &hp, layer, final_softcap)?;
@@ -96,9 +116,19 @@ pub(super) fn swa_layers(file: &GgufFile, hp: &Hparams, default: usize) -> Resul
 impl<B: Backend> Gemma<B> {
     /// Loads the tensors of a Gemma stack whose layer `il` attends as `layer(il)` says;
     /// `final_softcap` caps the logits (gemma 2).
-    pub(super) fn build(file: &Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer, hp: &Hparams, layer: impl Fn(usize) -> AttnConfig, final_softcap: Option<f32>) -> Result<Self, ModelError> {
+    pub(super) fn build(
+        file: &Arc<GgufFile>,
+        backend: Arc<B>,
+        tokenizer: Tokenizer,
+        hp: &Hparams,
+        layer: impl Fn(usize) -> AttnConfig,
+        final_softcap: Option<f32>,
+    ) -> Result<Self, ModelError> {
         if hp.head_dim != hp.head_dim_v {
-            return Err(ModelError::BadHparam { key: format!("{}.attention.value_length", hp.arch), reason: "must equal the key length".into() });
+            return Err(ModelError::BadHparam {
+                key: format!("{}.attention.value_length", hp.arch),
+                reason: "must equal the key length".into(),
+            });
         }
         let ld = Loader { file, backend: &*backend };
         let tok_embd = ld.get("token_embd.weight", &[hp.n_embd, hp.n_vocab])?;

@@ -91,8 +91,14 @@ impl Hparams {
             Some("linear") => 1.0 / g.get_f32(&key("rope.scaling.factor"))?.unwrap_or(1.0),
             _ => 1.0,
         };
-        if !(rms_eps.is_finite() && rms_eps >= 0.0) || !(rope_freq_base.is_finite() && rope_freq_base > 0.0) || !rope_freq_scale.is_finite() {
-            return Err(ModelError::BadHparam { key: key("*"), reason: "norm epsilon or rope parameters are not finite".into() });
+        if !(rms_eps.is_finite() && rms_eps >= 0.0)
+            || !(rope_freq_base.is_finite() && rope_freq_base > 0.0)
+            || !rope_freq_scale.is_finite()
+        {
+            return Err(ModelError::BadHparam {
+                key: key("*"),
+                reason: "norm epsilon or rope parameters are not finite".into(),
+            });
         }
         // A window of 0 means none, as in llama.cpp.
         let sliding_window = match g.get_u64(&key("attention.sliding_window"))? {

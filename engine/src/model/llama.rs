@@ -9,7 +9,9 @@ use crate::backend::{Attention, Backend, KvShape, Rope, RopeKind};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
 
-use super::blocks::{self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch};
+use super::blocks::{
+    self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch,
+};
 use super::{Hparams, Model, ModelError, Tracer};
 
 struct Layer<B: Backend> {
@@ -27,17 +29,29 @@ pub(super) struct Llama<B: Backend> {
     cfg: AttnConfig,
 }
 
-pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer) -> Result<Box<dyn Model>, ModelError> {
+pub(super) fn load<B: Backend>(
+    file: Arc<GgufFile>,
+    backend: Arc<B>,
+    tokenizer: Tokenizer,
+) -> Result<Box<dyn Model>, ModelError> {
     Ok(Box::new(AsModel(Llama::load(file, backend, tokenizer, RopeKind::Normal)?)))
 }
 
 impl<B: Backend> Llama<B> {
     /// Loads a llama-shaped model; `rope` is the only thing its relatives (qwen2) change.
-    pub(super) fn load(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer, rope: RopeKind) -> Result<Self, ModelError> {
+    pub(super) fn load(
+        file: Arc<GgufFile>,
+        backend: Arc<B>,
+        tokenizer: Tokenizer,
+        rope: RopeKind,
+    ) -> Result<Self, ModelError> {
         let ld = Loader { file: &file, backend: &*backend };
         let hp = Hparams::from_gguf(&file, ld.n_vocab()?)?;
         if hp.head_dim != hp.head_dim_v {
-            return Err(ModelError::BadHparam { key: format!("{}.attention.value_length", hp.arch), reason: "must equal the key length".into() });
+            return Err(ModelError::BadHparam {
+                key: format!("{}.attention.value_length", hp.arch),
+                reason: "must equal the key length".into(),
+            });
         }
         let tok_embd = ld.get("token_embd.weight", &[hp.n_embd, hp.n_vocab])?;
         let head = Head::load(&ld, &hp)?;

@@ -32,7 +32,12 @@ type Builder<B> = fn(Arc<GgufFile>, Arc<B>, Tokenizer) -> Result<Box<dyn Model>,
 
 /// Every architecture by its `general.architecture` name.
 fn registry<B: Backend>() -> [(&'static str, Builder<B>); 4] {
-    [("llama", llama::load::<B>), ("qwen2", qwen2::load::<B>), ("gemma2", gemma2::load::<B>), ("gemma3", gemma3::load::<B>)]
+    [
+        ("llama", llama::load::<B>),
+        ("qwen2", qwen2::load::<B>),
+        ("gemma2", gemma2::load::<B>),
+        ("gemma3", gemma3::load::<B>),
+    ]
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,11 @@ use super::blocks::AsModel;
 use super::llama::Llama;
 use super::{Model, ModelError};
 
-pub(super) fn load<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>, tokenizer: Tokenizer) -> Result<Box<dyn Model>, ModelError> {
+pub(super) fn load<B: Backend>(
+    file: Arc<GgufFile>,
+    backend: Arc<B>,
+    tokenizer: Tokenizer,
+) -> Result<Box<dyn Model>, ModelError> {
     // Without its biases a qwen2 file would load as something else and produce nonsense.
     for bias in ["attn_q.bias", "attn_k.bias", "attn_v.bias"] {
         let name = format!("blk.0.{bias}");

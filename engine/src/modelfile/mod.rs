@@ -18,17 +18,11 @@ pub struct ModelfileError {
 
 impl ModelfileError {
     fn at(line: usize, msg: impl Into<String>) -> ModelfileError {
-        ModelfileError {
-            line: Some(line),
-            msg: msg.into(),
-        }
+        ModelfileError { line: Some(line), msg: msg.into() }
     }
 
     fn bare(msg: impl Into<String>) -> ModelfileError {
-        ModelfileError {
-            line: None,
-            msg: msg.into(),
-        }
+        ModelfileError { line: None, msg: msg.into() }
     }
 }
 
@@ -59,11 +53,7 @@ pub struct Command {
 
 impl Command {
     pub fn new(name: &str, args: &str) -> Command {
-        Command {
-            name: name.to_string(),
-            args: args.to_string(),
-            line: 0,
-        }
+        Command { name: name.to_string(), args: args.to_string(), line: 0 }
     }
 }
 
@@ -72,8 +62,7 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name.as_str() {
             "model" => write!(f, "FROM {}", self.args),
-            "license" | "template" | "system" | "adapter" | "renderer" | "parser" | "requires"
-            | "draft" => {
+            "license" | "template" | "system" | "adapter" | "renderer" | "parser" | "requires" | "draft" => {
                 write!(f, "{} {}", self.name.to_uppercase(), quote(&self.args))
             }
             "message" => {
@@ -98,18 +87,10 @@ fn quote(s: &str) -> String {
 
 fn unquote(s: &str) -> Option<&str> {
     if let Some(rest) = s.strip_prefix("\"\"\"") {
-        return if s.len() >= 6 && s.ends_with("\"\"\"") {
-            Some(&rest[..rest.len() - 3])
-        } else {
-            None
-        };
+        return if s.len() >= 6 && s.ends_with("\"\"\"") { Some(&rest[..rest.len() - 3]) } else { None };
     }
     if let Some(rest) = s.strip_prefix('"') {
-        return if s.len() >= 2 && s.ends_with('"') {
-            Some(&rest[..rest.len() - 1])
-        } else {
-            None
-        };
+        return if s.len() >= 2 && s.ends_with('"') { Some(&rest[..rest.len() - 1]) } else { None };
     }
     Some(s)
 }
@@ -198,9 +179,7 @@ impl Modelfile {
             }
             let (mut next, r) = match next_state(c, curr) {
                 Ok(x) => x,
-                Err("unexpected EOF") => {
-                    return Err(ModelfileError::at(line, format!("unexpected EOF: {buf}")))
-                }
+                Err("unexpected EOF") => return Err(ModelfileError::at(line, format!("unexpected EOF: {buf}"))),
                 Err(e) => return Err(ModelfileError::at(line, e)),
             };
             if next != curr {
@@ -233,11 +212,7 @@ impl Modelfile {
                         let unq = unquote(buf.trim()).map(str::to_string);
                         match unq {
                             Some(s) if !r.is_some_and(is_space) => {
-                                let s = if role.is_empty() {
-                                    s
-                                } else {
-                                    format!("{}: {s}", std::mem::take(&mut role))
-                                };
+                                let s = if role.is_empty() { s } else { format!("{}: {s}", std::mem::take(&mut role)) };
                                 cmd.args = s;
                                 f.push(cmd.clone())?;
                             }
@@ -264,11 +239,7 @@ impl Modelfile {
                 let Some(s) = unquote(buf.trim()) else {
                     return Err(ModelfileError::at(cmd.line, "unexpected EOF"));
                 };
-                cmd.args = if role.is_empty() {
-                    s.to_string()
-                } else {
-                    format!("{role}: {s}")
-                };
+                cmd.args = if role.is_empty() { s.to_string() } else { format!("{role}: {s}") };
                 f.push(cmd)?;
             }
             _ => return Err(ModelfileError::at(line, "unexpected EOF")),
@@ -285,22 +256,14 @@ impl Modelfile {
         let utf16 = |be: bool| -> Result<String, ModelfileError> {
             let units: Vec<u16> = bytes[2..]
                 .chunks_exact(2)
-                .map(|c| {
-                    if be {
-                        u16::from_be_bytes([c[0], c[1]])
-                    } else {
-                        u16::from_le_bytes([c[0], c[1]])
-                    }
-                })
+                .map(|c| if be { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) })
                 .collect();
-            String::from_utf16(&units)
-                .map_err(|_| ModelfileError::bare("invalid UTF-16 in Modelfile"))
+            String::from_utf16(&units).map_err(|_| ModelfileError::bare("invalid UTF-16 in Modelfile"))
         };
         let text = match bytes {
             [0xff, 0xfe, ..] => utf16(false)?,
             [0xfe, 0xff, ..] => utf16(true)?,
-            _ => String::from_utf8(bytes.to_vec())
-                .map_err(|_| ModelfileError::bare("invalid UTF-8 in Modelfile"))?,
+            _ => String::from_utf8(bytes.to_vec()).map_err(|_| ModelfileError::bare("invalid UTF-8 in Modelfile"))?,
         };
         Modelfile::parse(&text)
     }
@@ -308,20 +271,15 @@ impl Modelfile {
     /// Validates and appends one parsed command.
     fn push(&mut self, cmd: Command) -> Result<(), ModelfileError> {
         match cmd.name.as_str() {
-            "model" | "template" | "system" | "adapter" | "license" | "message" | "draft"
-            | "renderer" | "parser" => {}
+            "model" | "template" | "system" | "adapter" | "license" | "message" | "draft" | "renderer" | "parser" => {}
             "requires" => {
                 if !valid_semver(&cmd.args) {
-                    return Err(ModelfileError::at(
-                        cmd.line,
-                        "requires must be a valid semver (e.g. 0.14.0)",
-                    ));
+                    return Err(ModelfileError::at(cmd.line, "requires must be a valid semver (e.g. 0.14.0)"));
                 }
             }
             key => {
                 if DEPRECATED.contains(&key) {
-                    self.warnings
-                        .push(format!("warning: parameter {key} is deprecated"));
+                    self.warnings.push(format!("warning: parameter {key} is deprecated"));
                 } else {
                     parse_param(key, &cmd.args).map_err(|m| ModelfileError::at(cmd.line, m))?;
                 }
@@ -332,10 +290,7 @@ impl Modelfile {
     }
 
     fn args_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.commands
-            .iter()
-            .filter(move |c| c.name == name)
-            .map(|c| c.args.as_str())
+        self.commands.iter().filter(move |c| c.name == name).map(|c| c.args.as_str())
     }
 
     /// The first FROM (a path, blob or model name).
@@ -366,9 +321,7 @@ impl Modelfile {
 
     /// MESSAGE lines as (role, content).
     pub fn messages(&self) -> Vec<(&str, &str)> {
-        self.args_of("message")
-            .map(|a| a.split_once(": ").unwrap_or((a, "")))
-            .collect()
+        self.args_of("message").map(|a| a.split_once(": ").unwrap_or((a, ""))).collect()
     }
 
     /// The typed parameters (deprecated ones dropped).
@@ -418,19 +371,15 @@ fn valid_semver(s: &str) -> bool {
     let core = s.split(['-', '+']).next().unwrap_or("");
     let parts: Vec<&str> = core.split('.').collect();
     (1..=3).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && (p.len() == 1 || !p.starts_with('0'))
-        })
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0')))
         && (parts.len() == 3 || core.len() == s.len())
 }
 
 mod params;
 
-pub use params::{
-    param_kind, parse_param, ParamKind, ParamValue, Parameters, DEPRECATED, PARAMETERS,
-};
+pub use params::{param_kind, parse_param, ParamKind, ParamValue, Parameters, DEPRECATED, PARAMETERS};
 
 #[cfg(test)]
 mod tests;

@@ -70,8 +70,7 @@ impl ParamValue {
             ParamValue::Float(f) => {
                 // Through the f32's shortest decimal form, so 0.7 stays 0.7 and not 0.699999988.
                 let short: f64 = f.to_string().parse().unwrap_or(f64::from(*f));
-                serde_json::Number::from_f64(short)
-                    .map_or(serde_json::Value::Null, serde_json::Value::Number)
+                serde_json::Number::from_f64(short).map_or(serde_json::Value::Null, serde_json::Value::Number)
             }
             ParamValue::Bool(b) => (*b).into(),
             ParamValue::StringList(v) => v.clone().into(),
@@ -171,9 +170,7 @@ impl Parameters {
     /// Sets a value; string lists (stop) append to what is there.
     pub fn set(&mut self, key: &str, v: ParamValue) {
         match (self.entries.iter_mut().find(|(k, _)| k == key), v) {
-            (Some((_, ParamValue::StringList(old))), ParamValue::StringList(new)) => {
-                old.extend(new)
-            }
+            (Some((_, ParamValue::StringList(old))), ParamValue::StringList(new)) => old.extend(new),
             (Some(slot), v) => slot.1 = v,
             (None, v) => self.entries.push((key.to_string(), v)),
         }
@@ -200,25 +197,17 @@ impl Parameters {
                 ParamKind::Int => match v.as_i64() {
                     Some(i) => ParamValue::Int(i),
                     None => match v.as_f64() {
-                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                            ParamValue::Int(f as i64)
-                        }
+                        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => ParamValue::Int(f as i64),
                         _ => return Err(bad("integer")),
                     },
                 },
-                ParamKind::Float => {
-                    ParamValue::Float(v.as_f64().ok_or_else(|| bad("float"))? as f32)
-                }
+                ParamKind::Float => ParamValue::Float(v.as_f64().ok_or_else(|| bad("float"))? as f32),
                 ParamKind::Bool => ParamValue::Bool(v.as_bool().ok_or_else(|| bad("boolean"))?),
                 ParamKind::StringList => match v {
                     serde_json::Value::String(s) => ParamValue::StringList(vec![s.clone()]),
                     serde_json::Value::Array(a) => ParamValue::StringList(
                         a.iter()
-                            .map(|s| {
-                                s.as_str()
-                                    .map(str::to_string)
-                                    .ok_or_else(|| bad("array of strings"))
-                            })
+                            .map(|s| s.as_str().map(str::to_string).ok_or_else(|| bad("array of strings")))
                             .collect::<Result<_, _>>()?,
                     ),
                     _ => return Err(bad("array of strings")),

@@ -23,11 +23,7 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Message {
-        Message {
-            role: role.to_string(),
-            content: content.to_string(),
-            ..Message::default()
-        }
+        Message { role: role.to_string(), content: content.to_string(), ..Message::default() }
     }
 }
 
@@ -84,11 +80,7 @@ fn message_value(m: &Message) -> Value {
                 .with("Index", c.index)
                 .with("Name", c.name.as_str())
                 .with("Arguments", Value::json_printed(c.arguments.clone()));
-            Value::map(
-                Map::new()
-                    .with("ID", c.id.as_str())
-                    .with("Function", function),
-            )
+            Value::map(Map::new().with("ID", c.id.as_str()).with("Function", function))
         })
         .collect();
     Value::map(
@@ -96,10 +88,7 @@ fn message_value(m: &Message) -> Value {
             .with("Role", m.role.as_str())
             .with("Content", m.content.as_str())
             .with("Thinking", m.thinking.as_str())
-            .with(
-                "Images",
-                Value::list(m.images.iter().map(|i| Value::str(i)).collect()),
-            )
+            .with("Images", Value::list(m.images.iter().map(|i| Value::str(i)).collect()))
             .with("ToolCalls", calls)
             .with("ToolName", m.tool_name.as_str())
             .with("ToolCallID", m.tool_call_id.as_str()),
@@ -109,9 +98,9 @@ fn message_value(m: &Message) -> Value {
 /// Tools print as JSON (Ollama's `Tools.String()`), and so does each tool.
 fn tools_value(tools: Option<&Value>) -> Value {
     match tools.map(Value::inner) {
-        Some(Value::List(l)) => Value::json_printed(Value::list(
-            l.iter().map(|t| Value::json_printed(t.clone())).collect(),
-        )),
+        Some(Value::List(l)) => {
+            Value::json_printed(Value::list(l.iter().map(|t| Value::json_printed(t.clone())).collect()))
+        }
         Some(Value::Null) | None => Value::json_printed(Value::list(Vec::new())),
         Some(other) => Value::json_printed(other.clone()),
     }
@@ -132,10 +121,7 @@ pub fn render(t: &Template, v: &Values<'_>) -> Result<String, TemplateError> {
     if t.uses("messages") || t.uses("document") {
         let data = Map::new()
             .with("System", system)
-            .with(
-                "Messages",
-                Value::list(messages.iter().map(message_value).collect()),
-            )
+            .with("Messages", Value::list(messages.iter().map(message_value).collect()))
             .with("Tools", tools_value(v.tools))
             .with("Response", "")
             .with("Think", v.think)
@@ -179,11 +165,7 @@ pub fn render(t: &Template, v: &Values<'_>) -> Result<String, TemplateError> {
     }
     out.push_str(&t.execute_truncated(&legacy(&system, &prompt, &response, out.is_empty()))?);
     if out.len() > super::exec::MAX_OUTPUT {
-        return Err(TemplateError::at(
-            "",
-            0,
-            "template output exceeds its size limit",
-        ));
+        return Err(TemplateError::at("", 0, "template output exceeds its size limit"));
     }
     Ok(out)
 }
@@ -201,11 +183,7 @@ pub fn render_generate(
     think: Option<bool>,
 ) -> Result<String, TemplateError> {
     let mut msgs = Vec::new();
-    let mut v = Values {
-        think: think.unwrap_or(false),
-        is_think_set: think.is_some(),
-        ..Values::default()
-    };
+    let mut v = Values { think: think.unwrap_or(false), is_think_set: think.is_some(), ..Values::default() };
     if !suffix.is_empty() {
         v.prompt = prompt;
         v.suffix = suffix;
@@ -239,15 +217,7 @@ impl ToolPart {
             ToolPart::Tool => &["type", "items", "function"],
             ToolPart::Function => &["name", "description", "parameters"],
             ToolPart::Parameters => &["type", "$defs", "items", "required", "properties"],
-            ToolPart::Property => &[
-                "anyOf",
-                "type",
-                "items",
-                "description",
-                "enum",
-                "properties",
-                "required",
-            ],
+            ToolPart::Property => &["anyOf", "type", "items", "description", "enum", "properties", "required"],
             ToolPart::Other => &[],
         }
     }
@@ -269,9 +239,7 @@ impl ToolPart {
 /// does not keep the request's order).
 pub fn tools_from_json(v: &serde_json::Value) -> Value {
     match v {
-        serde_json::Value::Array(a) => {
-            Value::list(a.iter().map(|t| tool_value(t, ToolPart::Tool)).collect())
-        }
+        serde_json::Value::Array(a) => Value::list(a.iter().map(|t| tool_value(t, ToolPart::Tool)).collect()),
         other => tool_value(other, ToolPart::Tool),
     }
 }
@@ -281,12 +249,7 @@ fn tool_value(v: &serde_json::Value, part: ToolPart) -> Value {
         serde_json::Value::Object(o) => {
             let order = part.order();
             let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort_by_key(|k| {
-                (
-                    order.iter().position(|x| x == k).unwrap_or(order.len()),
-                    k.as_str(),
-                )
-            });
+            keys.sort_by_key(|k| (order.iter().position(|x| x == k).unwrap_or(order.len()), k.as_str()));
             let mut m = Map::new();
             for k in keys {
                 let inner = match (part, k.as_str()) {
@@ -307,9 +270,7 @@ fn tool_value(v: &serde_json::Value, part: ToolPart) -> Value {
             // Ollama's Tool, ToolFunction and ToolFunctionParameters print themselves as
             // JSON (`{{ .Function }}` in qwen2.5's template relies on it).
             match part {
-                ToolPart::Tool | ToolPart::Function | ToolPart::Parameters => {
-                    Value::json_printed(Value::map(m))
-                }
+                ToolPart::Tool | ToolPart::Function | ToolPart::Parameters => Value::json_printed(Value::map(m)),
                 ToolPart::Property | ToolPart::Other => Value::map(m),
             }
         }
@@ -424,28 +385,17 @@ pub fn chat_prompt(
     };
     let mut system: Vec<Message> = Vec::new();
     let mut start = 0;
-    if let Some(Truncation {
-        num_ctx,
-        image_tokens,
-    }) = truncation.filter(|_| !msgs.is_empty())
-    {
+    if let Some(Truncation { num_ctx, image_tokens }) = truncation.filter(|_| !msgs.is_empty()) {
         let last = msgs.len() - 1;
         for i in 0..=last {
             let s = tool_block_start(msgs, i);
-            system = msgs[..s]
-                .iter()
-                .filter(|m| m.role == "system")
-                .cloned()
-                .collect();
+            system = msgs[..s].iter().filter(|m| m.role == "system").cloned().collect();
             let mut candidate = system.clone();
             candidate.extend_from_slice(&msgs[s..]);
             let p = render_msgs(&candidate)?;
             let mut n = count_tokens(&p).map_err(PromptError::Tokenize)?;
             if let Some(per) = image_tokens {
-                n += msgs[s..]
-                    .iter()
-                    .map(|m| per * m.images.len())
-                    .sum::<usize>();
+                n += msgs[s..].iter().map(|m| per * m.images.len()).sum::<usize>();
             }
             if n <= num_ctx || i == last {
                 start = s;
@@ -471,8 +421,5 @@ pub fn chat_prompt(
         }
     }
     system.extend(kept);
-    Ok(ChatPrompt {
-        prompt: render_msgs(&system)?,
-        images,
-    })
+    Ok(ChatPrompt { prompt: render_msgs(&system)?, images })
 }

@@ -9,26 +9,14 @@ use std::sync::OnceLock;
 
 /// The library templates shipped in `library/` (name, Go template, params JSON).
 const LIBRARY: &[(&str, &str, Option<&str>)] = &[
-    (
-        "chatml",
-        include_str!("library/chatml.gotmpl"),
-        Some(include_str!("library/chatml.json")),
-    ),
-    (
-        "llama2-chat",
-        include_str!("library/llama2-chat.gotmpl"),
-        Some(include_str!("library/llama2-chat.json")),
-    ),
+    ("chatml", include_str!("library/chatml.gotmpl"), Some(include_str!("library/chatml.json"))),
+    ("llama2-chat", include_str!("library/llama2-chat.gotmpl"), Some(include_str!("library/llama2-chat.json"))),
     (
         "llama3-instruct",
         include_str!("library/llama3-instruct.gotmpl"),
         Some(include_str!("library/llama3-instruct.json")),
     ),
-    (
-        "mistral-instruct",
-        include_str!("library/mistral-instruct.gotmpl"),
-        None,
-    ),
+    ("mistral-instruct", include_str!("library/mistral-instruct.gotmpl"), None),
     (
         "gemma-instruct",
         include_str!("library/gemma-instruct.gotmpl"),
@@ -39,25 +27,14 @@ const LIBRARY: &[(&str, &str, Option<&str>)] = &[
         include_str!("library/gemma3-instruct.gotmpl"),
         Some(include_str!("library/gemma3-instruct.json")),
     ),
-    (
-        "phi-3",
-        include_str!("library/phi-3.gotmpl"),
-        Some(include_str!("library/phi-3.json")),
-    ),
+    ("phi-3", include_str!("library/phi-3.gotmpl"), Some(include_str!("library/phi-3.json"))),
 ];
 
 const INDEX: &str = include_str!("library/index.json");
 
 /// Names of the shipped library templates.
-pub const LIBRARY_NAMES: &[&str] = &[
-    "chatml",
-    "llama2-chat",
-    "llama3-instruct",
-    "mistral-instruct",
-    "gemma-instruct",
-    "gemma3-instruct",
-    "phi-3",
-];
+pub const LIBRARY_NAMES: &[&str] =
+    &["chatml", "llama2-chat", "llama3-instruct", "mistral-instruct", "gemma-instruct", "gemma3-instruct", "phi-3"];
 
 /// Ollama accepts the nearest template only below this distance.
 const MAX_DISTANCE: usize = 100;
@@ -92,19 +69,9 @@ pub fn library_template(name: &str) -> Option<Detected> {
     let stop = parameters
         .get("stop")
         .and_then(|s| s.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    Some(Detected {
-        name,
-        template,
-        stop,
-        parameters,
-        by: DetectedBy::Marker(""),
-    })
+    Some(Detected { name, template, stop, parameters, by: DetectedBy::Marker("") })
 }
 
 fn index() -> &'static [(String, Vec<char>)] {
@@ -175,11 +142,7 @@ fn by_marker(jinja: &str, architecture: Option<&str>) -> Option<(&'static str, &
         ("<|end|>", "phi-3"),
     ];
     let &(marker, name) = markers.iter().find(|(m, _)| jinja.contains(m))?;
-    let name = if name == "gemma" {
-        gemma_for(architecture)
-    } else {
-        name
-    };
+    let name = if name == "gemma" { gemma_for(architecture) } else { name };
     Some((marker, name))
 }
 
@@ -239,33 +202,15 @@ mod tests {
             let t = library_template(name).unwrap();
             super::super::Template::parse(t.template).unwrap();
         }
-        assert_eq!(
-            library_template("chatml").unwrap().stop,
-            ["<|im_start|>", "<|im_end|>"]
-        );
-        assert!(library_template("mistral-instruct")
-            .unwrap()
-            .stop
-            .is_empty());
-        assert_eq!(
-            library_template("gemma3-instruct").unwrap().parameters["temperature"],
-            0.1
-        );
+        assert_eq!(library_template("chatml").unwrap().stop, ["<|im_start|>", "<|im_end|>"]);
+        assert!(library_template("mistral-instruct").unwrap().stop.is_empty());
+        assert_eq!(library_template("gemma3-instruct").unwrap().parameters["temperature"], 0.1);
     }
 
     #[test]
     fn fallbacks() {
         assert_eq!(
-            detect(
-                Some(
-                    "{{ '<|im_start|>' }} something very different "
-                        .repeat(20)
-                        .as_str()
-                ),
-                None
-            )
-            .unwrap()
-            .name,
+            detect(Some("{{ '<|im_start|>' }} something very different ".repeat(20).as_str()), None).unwrap().name,
             "chatml"
         );
         // Gemma markup picks the template for the architecture.

@@ -28,12 +28,7 @@ pub(crate) struct State<'a> {
 }
 
 pub(crate) fn execute(src: &str, nodes: &[Node], data: &Value) -> Result<String, TemplateError> {
-    let mut s = State {
-        src,
-        out: String::new(),
-        vars: vec![("$".to_string(), data.clone())],
-        steps: 0,
-    };
+    let mut s = State { src, out: String::new(), vars: vec![("$".to_string(), data.clone())], steps: 0 };
     s.walk(data, nodes)?;
     Ok(s.out)
 }
@@ -113,16 +108,8 @@ impl State<'_> {
         }
         let items: Vec<(Value, Value)> = match v.inner() {
             Value::Null => Vec::new(),
-            Value::List(l) => l
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (Value::Int(i as i64), e.clone()))
-                .collect(),
-            Value::Map(m) => m
-                .sorted()
-                .into_iter()
-                .map(|(k, e)| (Value::str(k), e.clone()))
-                .collect(),
+            Value::List(l) => l.iter().enumerate().map(|(i, e)| (Value::Int(i as i64), e.clone())).collect(),
+            Value::Map(m) => m.sorted().into_iter().map(|(k, e)| (Value::str(k), e.clone())).collect(),
             Value::Int(n) => {
                 if decl.len() > 1 {
                     return Err(self.err(pos, "can't use two variables ranging over an integer"));
@@ -132,12 +119,7 @@ impl State<'_> {
                 }
                 (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
             }
-            other => {
-                return Err(self.err(
-                    pos,
-                    &format!("range can't iterate over {}", funcs::sprint(other)),
-                ))
-            }
+            other => return Err(self.err(pos, &format!("range can't iterate over {}", funcs::sprint(other)))),
         };
         let empty = items.is_empty();
         for (key, elem) in items {
@@ -216,12 +198,7 @@ impl State<'_> {
         Ok(last.unwrap_or(Value::Null))
     }
 
-    fn command(
-        &mut self,
-        dot: &Value,
-        cmd: &Cmd,
-        fin: Option<Value>,
-    ) -> Result<Value, TemplateError> {
+    fn command(&mut self, dot: &Value, cmd: &Cmd, fin: Option<Value>) -> Result<Value, TemplateError> {
         let (first, pos) = &cmd.args[0];
         let pos = *pos;
         let has_args = cmd.args.len() > 1 || fin.is_some();
@@ -232,10 +209,7 @@ impl State<'_> {
                 if has_args {
                     let what = match first {
                         Arg::Field(f) | Arg::Variable(_, f) | Arg::Chain(_, f) if !f.is_empty() => {
-                            format!(
-                                "{} has arguments but cannot be invoked as function",
-                                f[f.len() - 1]
-                            )
+                            format!("{} has arguments but cannot be invoked as function", f[f.len() - 1])
                         }
                         _ => "can't give argument to non-function".to_string(),
                     };
@@ -275,10 +249,7 @@ impl State<'_> {
                     None => m.get(&snake_case(name)).cloned().unwrap_or(Value::Null),
                 },
                 other => {
-                    return Err(self.err(
-                        pos,
-                        &format!("can't evaluate field {name} in type {}", other.type_name()),
-                    ));
+                    return Err(self.err(pos, &format!("can't evaluate field {name} in type {}", other.type_name())));
                 }
             };
         }
@@ -297,10 +268,7 @@ impl State<'_> {
         if name == "and" || name == "or" {
             let n = args.len() + usize::from(fin.is_some());
             if n == 0 {
-                return Err(self.err(
-                    pos,
-                    &format!("wrong number of args for {name}: want at least 1 got 0"),
-                ));
+                return Err(self.err(pos, &format!("wrong number of args for {name}: want at least 1 got 0")));
             }
             let mut v = Value::Null;
             for (a, apos) in args {

@@ -36,10 +36,7 @@ pub(crate) fn exists(name: &str) -> bool {
 
 fn want(name: &str, args: &[Value], n: usize) -> Result<(), String> {
     if args.len() != n {
-        return Err(format!(
-            "wrong number of args for {name}: want {n} got {}",
-            args.len()
-        ));
+        return Err(format!("wrong number of args for {name}: want {n} got {}", args.len()));
     }
     Ok(())
 }
@@ -59,10 +56,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         }
         "eq" => {
             if args.len() < 2 {
-                return Err(format!(
-                    "wrong number of args for eq: want at least 2 got {}",
-                    args.len()
-                ));
+                return Err(format!("wrong number of args for eq: want at least 2 got {}", args.len()));
             }
             for b in &args[1..] {
                 if equal(&args[0], b)? {
@@ -105,32 +99,16 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
                 v = match (v.inner(), k.inner()) {
                     (Value::List(l), _) => {
                         let i = as_index(k)?;
-                        l.get(i)
-                            .cloned()
-                            .ok_or_else(|| format!("index out of range: {i}"))?
+                        l.get(i).cloned().ok_or_else(|| format!("index out of range: {i}"))?
                     }
                     (Value::String(s), _) => {
                         let i = as_index(k)?;
-                        Value::Int(
-                            *s.as_bytes()
-                                .get(i)
-                                .ok_or_else(|| format!("index out of range: {i}"))?
-                                as i64,
-                        )
+                        Value::Int(*s.as_bytes().get(i).ok_or_else(|| format!("index out of range: {i}"))? as i64)
                     }
-                    (Value::Map(m), Value::String(key)) => {
-                        m.get(key).cloned().unwrap_or(Value::Null)
-                    }
-                    (Value::Map(_), _) => {
-                        return Err(format!(
-                            "value has type {}; should be string",
-                            k.type_name()
-                        ))
-                    }
+                    (Value::Map(m), Value::String(key)) => m.get(key).cloned().unwrap_or(Value::Null),
+                    (Value::Map(_), _) => return Err(format!("value has type {}; should be string", k.type_name())),
                     (Value::Null, _) => return Err("index of untyped nil".to_string()),
-                    (other, _) => {
-                        return Err(format!("can't index item of type {}", other.type_name()))
-                    }
+                    (other, _) => return Err(format!("can't index item of type {}", other.type_name())),
                 };
             }
             Ok(v)
@@ -169,9 +147,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
                     match s.get(ix[0]..ix[1]) {
                         Some(sub) => Ok(Value::str(sub)),
                         // Go slices bytes; a cut inside a UTF-8 sequence keeps the raw bytes.
-                        None => Ok(Value::from(
-                            String::from_utf8_lossy(&s.as_bytes()[ix[0]..ix[1]]).into_owned(),
-                        )),
+                        None => Ok(Value::from(String::from_utf8_lossy(&s.as_bytes()[ix[0]..ix[1]]).into_owned())),
                     }
                 }
                 Value::List(l) => Ok(Value::list(l[ix[0]..ix[1]].to_vec())),
@@ -189,10 +165,7 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
                 return Err("wrong number of args for printf: want at least 1 got 0".to_string());
             };
             let Some(f) = f.as_str() else {
-                return Err(format!(
-                    "wrong type for value; expected string; got {}",
-                    f.type_name()
-                ));
+                return Err(format!("wrong type for value; expected string; got {}", f.type_name()));
             };
             capped(sprintf(f, rest))
         }
@@ -203,16 +176,9 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         // Ollama's date functions take (and ignore) string arguments.
         "currentDate" | "yesterdayDate" => {
             if let Some(a) = args.iter().find(|a| a.as_str().is_none()) {
-                return Err(format!(
-                    "wrong type for value; expected string; got {}",
-                    a.type_name()
-                ));
+                return Err(format!("wrong type for value; expected string; got {}", a.type_name()));
             }
-            Ok(Value::from(date_string(if name == "currentDate" {
-                0
-            } else {
-                1
-            })))
+            Ok(Value::from(date_string(if name == "currentDate" { 0 } else { 1 })))
         }
         "toTypeScriptType" => {
             want(name, &args, 1)?;
@@ -227,10 +193,7 @@ fn as_index(v: &Value) -> Result<usize, String> {
         Value::Int(i) if *i >= 0 => Ok(*i as usize),
         Value::Int(i) => Err(format!("index out of range: {i}")),
         Value::Float(f) if f.fract() == 0.0 && *f >= 0.0 && *f < 1e15 => Ok(*f as usize),
-        other => Err(format!(
-            "cannot index slice/array with type {}",
-            other.type_name()
-        )),
+        other => Err(format!("cannot index slice/array with type {}", other.type_name())),
     }
 }
 
@@ -343,13 +306,7 @@ fn format_exp(neg: bool, digits: &str, exp: i32, min_exp_digits: usize) -> Strin
         s.push('.');
         s.push_str(&digits[1..]);
     }
-    let _ = write!(
-        s,
-        "e{}{:0w$}",
-        if exp < 0 { '-' } else { '+' },
-        exp.unsigned_abs(),
-        w = min_exp_digits
-    );
+    let _ = write!(s, "e{}{:0w$}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs(), w = min_exp_digits);
     s
 }
 
@@ -568,9 +525,7 @@ pub(crate) fn sprintf(f: &str, args: &[Value]) -> String {
             },
             ('s', _) => sprint(arg),
             ('q', Value::String(s)) => go_quote(s),
-            ('q', Value::Int(i)) => {
-                char::from_u32(*i as u32).map_or_else(bad, |c| format!("'{c}'"))
-            }
+            ('q', Value::Int(i)) => char::from_u32(*i as u32).map_or_else(bad, |c| format!("'{c}'")),
             ('d', Value::Int(i)) => {
                 if plus && *i >= 0 {
                     format!("+{i}")
@@ -589,11 +544,7 @@ pub(crate) fn sprintf(f: &str, args: &[Value]) -> String {
                 let s = format!("{:.*e}", prec.unwrap_or(6), x);
                 let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
                 let e: i32 = e.parse().unwrap_or(0);
-                format!(
-                    "{m}e{}{:02}",
-                    if e < 0 { '-' } else { '+' },
-                    e.unsigned_abs()
-                )
+                format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.unsigned_abs())
             }
             ('g', Value::Float(x)) => format_float_g(*x),
             _ => bad(),
@@ -619,10 +570,7 @@ pub(crate) fn sprintf(f: &str, args: &[Value]) -> String {
     }
     if argi < args.len() {
         out.push_str("%!(EXTRA ");
-        let extra: Vec<String> = args[argi..]
-            .iter()
-            .map(|a| format!("{}={}", a.type_name(), sprint(a)))
-            .collect();
+        let extra: Vec<String> = args[argi..].iter().map(|a| format!("{}={}", a.type_name(), sprint(a))).collect();
         out.push_str(&extra.join(", "));
         out.push(')');
     }
@@ -637,11 +585,7 @@ fn typescript_type(v: &Value) -> String {
     };
     if let Some(Value::List(any_of)) = m.get("anyOf").map(Value::inner) {
         if !any_of.is_empty() {
-            return any_of
-                .iter()
-                .map(typescript_type)
-                .collect::<Vec<_>>()
-                .join(" | ");
+            return any_of.iter().map(typescript_type).collect::<Vec<_>>().join(" | ");
         }
     }
     let map = |t: &str| match t {
@@ -655,21 +599,17 @@ fn typescript_type(v: &Value) -> String {
     };
     match m.get("type").map(Value::inner) {
         Some(Value::String(t)) => map(t).to_string(),
-        Some(Value::List(ts)) if !ts.is_empty() => ts
-            .iter()
-            .map(|t| map(t.as_str().unwrap_or("")))
-            .collect::<Vec<_>>()
-            .join(" | "),
+        Some(Value::List(ts)) if !ts.is_empty() => {
+            ts.iter().map(|t| map(t.as_str().unwrap_or(""))).collect::<Vec<_>>().join(" | ")
+        }
         _ => "any".to_string(),
     }
 }
 
 /// Today's (or `days_ago` days before) date as Go's `2006-01-02`, in UTC.
 fn date_string(days_ago: i64) -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400) - days_ago);
     format!("{y:04}-{m:02}-{d:02}")
 }
@@ -707,31 +647,19 @@ mod tests {
 
     #[test]
     fn json_escapes_html_like_go() {
-        let m = Map::new()
-            .with("a", "<b>&\"\n")
-            .with("n", Value::Float(2.5))
-            .with("l", vec![Value::Null, true.into()]);
-        assert_eq!(
-            to_json(&Value::map(m)),
-            r#"{"a":"\u003cb\u003e\u0026\"\n","n":2.5,"l":[null,true]}"#
-        );
+        let m = Map::new().with("a", "<b>&\"\n").with("n", Value::Float(2.5)).with("l", vec![Value::Null, true.into()]);
+        assert_eq!(to_json(&Value::map(m)), r#"{"a":"\u003cb\u003e\u0026\"\n","n":2.5,"l":[null,true]}"#);
     }
 
     #[test]
     fn printf_verbs() {
         assert_eq!(sprintf("%s\n\n%s", &["a".into(), "b".into()]), "a\n\nb");
         assert_eq!(
-            sprintf(
-                "%d|%5d|%-3d|%03d",
-                &[1i64.into(), 2i64.into(), 3i64.into(), 4i64.into()]
-            ),
+            sprintf("%d|%5d|%-3d|%03d", &[1i64.into(), 2i64.into(), 3i64.into(), 4i64.into()]),
             "1|    2|3  |004"
         );
         assert_eq!(
-            sprintf(
-                "%q %v %t",
-                &["x\"".into(), Value::list(vec![1i64.into()]), true.into()]
-            ),
+            sprintf("%q %v %t", &["x\"".into(), Value::list(vec![1i64.into()]), true.into()]),
             "\"x\\\"\" [1] true"
         );
         assert_eq!(sprintf("%d", &["x".into()]), "%!d(string=x)");
@@ -741,14 +669,8 @@ mod tests {
 
     #[test]
     fn print_spaces_between_non_strings() {
-        assert_eq!(
-            sprint_args(&[1i64.into(), 2i64.into(), "a".into(), 3i64.into()]),
-            "1 2a3"
-        );
-        assert_eq!(
-            sprint(&Value::map(Map::new().with("b", 1i64).with("a", "x"))),
-            "map[a:x b:1]"
-        );
+        assert_eq!(sprint_args(&[1i64.into(), 2i64.into(), "a".into(), 3i64.into()]), "1 2a3");
+        assert_eq!(sprint(&Value::map(Map::new().with("b", 1i64).with("a", "x"))), "map[a:x b:1]");
     }
 
     #[test]

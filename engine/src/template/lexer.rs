@@ -62,8 +62,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Spanned>, TemplateError> {
         };
         // A left trim marker is "{{-" followed by whitespace.
         let after = ldelim + LEFT.len();
-        let left_trim =
-            b.get(after) == Some(&b'-') && b.get(after + 1).is_some_and(|&c| is_trim_space(c));
+        let left_trim = b.get(after) == Some(&b'-') && b.get(after + 1).is_some_and(|&c| is_trim_space(c));
         if left_trim {
             text = text.trim_end_matches([' ', '\t', '\r', '\n']);
         }
@@ -83,11 +82,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Spanned>, TemplateError> {
             } else if src[pos..].starts_with(RIGHT) {
                 pos += RIGHT.len();
             } else {
-                return Err(TemplateError::at(
-                    src,
-                    ldelim,
-                    "comment ends before closing delimiter",
-                ));
+                return Err(TemplateError::at(src, ldelim, "comment ends before closing delimiter"));
             }
             continue;
         }
@@ -118,11 +113,7 @@ fn right_trim_at(src: &str, pos: usize) -> Option<usize> {
 
 /// Lexes the inside of one action up to and including its closing delimiter. Returns the
 /// position after it and whether it ended with a right trim marker.
-fn lex_action(
-    src: &str,
-    mut pos: usize,
-    out: &mut Vec<Spanned>,
-) -> Result<(usize, bool), TemplateError> {
+fn lex_action(src: &str, mut pos: usize, out: &mut Vec<Spanned>) -> Result<(usize, bool), TemplateError> {
     let b = src.as_bytes();
     let mut parens = 0usize;
     loop {
@@ -190,11 +181,7 @@ fn lex_action(
             }
             b'`' => {
                 let Some(end) = src[pos + 1..].find('`') else {
-                    return Err(TemplateError::at(
-                        src,
-                        pos,
-                        "unterminated raw quoted string",
-                    ));
+                    return Err(TemplateError::at(src, pos, "unterminated raw quoted string"));
                 };
                 out.push((Tok::Str(src[pos + 1..pos + 1 + end].to_string()), start));
                 pos = pos + 1 + end + 1;
@@ -235,11 +222,7 @@ fn lex_action(
             _ => {
                 let ch = src[pos..].chars().next().unwrap_or('\0');
                 if !is_alnum(ch) {
-                    return Err(TemplateError::at(
-                        src,
-                        pos,
-                        &format!("unexpected {ch:?} in command"),
-                    ));
+                    return Err(TemplateError::at(src, pos, &format!("unexpected {ch:?} in command")));
                 }
                 while let Some(ch) = src[pos..].chars().next().filter(|&ch| is_alnum(ch)) {
                     pos += ch.len_utf8();
@@ -264,8 +247,8 @@ fn lex_number(src: &str, mut pos: usize) -> Result<usize, TemplateError> {
     }
     let mut seen = false;
     while let Some(&c) = b.get(pos) {
-        let exp_sign = matches!(c, b'+' | b'-')
-            && matches!(b.get(pos.wrapping_sub(1)), Some(b'e' | b'E' | b'p' | b'P'));
+        let exp_sign =
+            matches!(c, b'+' | b'-') && matches!(b.get(pos.wrapping_sub(1)), Some(b'e' | b'E' | b'p' | b'P'));
         if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || (exp_sign && seen) {
             seen = true;
             pos += 1;
@@ -309,32 +292,16 @@ fn lex_quote(src: &str, pos: usize) -> Result<(String, usize), TemplateError> {
                         for _ in 0..n {
                             let Some((_, h)) = it.next() else { break };
                             let Some(d) = h.to_digit(16) else {
-                                return Err(TemplateError::at(
-                                    src,
-                                    pos,
-                                    "invalid syntax in quoted string",
-                                ));
+                                return Err(TemplateError::at(src, pos, "invalid syntax in quoted string"));
                             };
                             code = code.saturating_mul(16).saturating_add(d);
                         }
                         match char::from_u32(code) {
                             Some(ch) => out.push(ch),
-                            None => {
-                                return Err(TemplateError::at(
-                                    src,
-                                    pos,
-                                    "invalid syntax in quoted string",
-                                ))
-                            }
+                            None => return Err(TemplateError::at(src, pos, "invalid syntax in quoted string")),
                         }
                     }
-                    _ => {
-                        return Err(TemplateError::at(
-                            src,
-                            pos,
-                            "invalid syntax in quoted string",
-                        ))
-                    }
+                    _ => return Err(TemplateError::at(src, pos, "invalid syntax in quoted string")),
                 }
             }
             c => out.push(c),
@@ -356,32 +323,16 @@ fn lex_char(src: &str, pos: usize) -> Result<(char, usize), TemplateError> {
                 Some('\\') => '\\',
                 Some('\'') => '\'',
                 Some('0') => '\0',
-                _ => {
-                    return Err(TemplateError::at(
-                        src,
-                        pos,
-                        "unterminated character constant",
-                    ))
-                }
+                _ => return Err(TemplateError::at(src, pos, "unterminated character constant")),
             };
             (c, it.next())
         }
         Some((_, c)) if c != '\'' && c != '\n' => (c, it.next()),
-        _ => {
-            return Err(TemplateError::at(
-                src,
-                pos,
-                "unterminated character constant",
-            ))
-        }
+        _ => return Err(TemplateError::at(src, pos, "unterminated character constant")),
     };
     match end {
         Some((i, '\'')) => Ok((c, pos + 1 + i + 1)),
-        _ => Err(TemplateError::at(
-            src,
-            pos,
-            "unterminated character constant",
-        )),
+        _ => Err(TemplateError::at(src, pos, "unterminated character constant")),
     }
 }
 
@@ -397,33 +348,20 @@ mod tests {
     fn trim_markers_eat_all_adjacent_whitespace() {
         assert_eq!(
             toks("a \n\t{{- .X -}}\n\n b"),
-            vec![
-                Tok::Text("a".into()),
-                Tok::LeftDelim,
-                Tok::Field("X".into()),
-                Tok::RightDelim,
-                Tok::Text("b".into())
-            ]
+            vec![Tok::Text("a".into()), Tok::LeftDelim, Tok::Field("X".into()), Tok::RightDelim, Tok::Text("b".into())]
         );
     }
 
     #[test]
     fn a_dash_without_space_is_a_number() {
-        assert_eq!(
-            toks("{{-3}}"),
-            vec![Tok::LeftDelim, Tok::Number("-3".into()), Tok::RightDelim]
-        );
+        assert_eq!(toks("{{-3}}"), vec![Tok::LeftDelim, Tok::Number("-3".into()), Tok::RightDelim]);
     }
 
     #[test]
     fn comments_vanish_and_can_trim() {
         assert_eq!(
             toks("a {{- /* c */ -}} b{{/* x */}}c"),
-            vec![
-                Tok::Text("a".into()),
-                Tok::Text("b".into()),
-                Tok::Text("c".into())
-            ]
+            vec![Tok::Text("a".into()), Tok::Text("b".into()), Tok::Text("c".into())]
         );
     }
 

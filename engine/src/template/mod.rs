@@ -16,8 +16,8 @@ mod parser;
 mod value;
 
 pub use chat::{
-    chat_prompt, render, render_chat, render_generate, tools_from_json, ChatPrompt, Message,
-    PromptError, ToolCall, Truncation, Values,
+    chat_prompt, render, render_chat, render_generate, tools_from_json, ChatPrompt, Message, PromptError, ToolCall,
+    Truncation, Values,
 };
 pub use detect::{detect, library_template, Detected, DetectedBy, LIBRARY_NAMES};
 pub use value::{Map, Value};
@@ -44,15 +44,8 @@ impl TemplateError {
         let pos = pos.min(src.len());
         let before = src.as_bytes().get(..pos).unwrap_or(&[]);
         let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let col = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(pos, |nl| pos - nl - 1);
-        TemplateError {
-            line,
-            col,
-            msg: msg.to_string(),
-        }
+        let col = before.iter().rposition(|&b| b == b'\n').map_or(pos, |nl| pos - nl - 1);
+        TemplateError { line, col, msg: msg.to_string() }
     }
 }
 
@@ -80,11 +73,7 @@ pub const DEFAULT_TEMPLATE: &str = "{{ .Prompt }}";
 impl Template {
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
         if src.len() > MAX_SOURCE {
-            return Err(TemplateError::at(
-                "",
-                0,
-                "template source exceeds its size limit",
-            ));
+            return Err(TemplateError::at("", 0, "template source exceeds its size limit"));
         }
         let toks = lexer::lex(src)?;
         let mut root = parser::parse(src, toks)?;
@@ -96,20 +85,13 @@ impl Template {
                 pos,
                 decl: Vec::new(),
                 is_assign: false,
-                cmds: vec![parser::Cmd {
-                    pos,
-                    args: vec![(Arg::Field(vec!["Response".to_string()]), pos)],
-                }],
+                cmds: vec![parser::Cmd { pos, args: vec![(Arg::Field(vec!["Response".to_string()]), pos)] }],
             }));
             vars.push("response".to_string());
         }
         vars.sort();
         vars.dedup();
-        Ok(Template {
-            src: src.to_string(),
-            root,
-            vars,
-        })
+        Ok(Template { src: src.to_string(), root, vars })
     }
 
     /// The template Ollama uses when none is given.
@@ -256,12 +238,7 @@ fn truncate_pipe(p: &Pipe, cut: &mut bool) -> Option<Pipe> {
     if cmds.is_empty() {
         return None;
     }
-    Some(Pipe {
-        pos: p.pos,
-        decl: p.decl.clone(),
-        is_assign: p.is_assign,
-        cmds,
-    })
+    Some(Pipe { pos: p.pos, decl: p.decl.clone(), is_assign: p.is_assign, cmds })
 }
 
 #[cfg(test)]

@@ -77,14 +77,7 @@ struct Parser<'a> {
 }
 
 pub(crate) fn parse(src: &str, toks: Vec<Spanned>) -> Result<Vec<Node>, TemplateError> {
-    let mut p = Parser {
-        src,
-        toks,
-        i: 0,
-        vars: vec!["$".to_string()],
-        range_depth: 0,
-        depth: 0,
-    };
+    let mut p = Parser { src, toks, i: 0, vars: vec!["$".to_string()], range_depth: 0, depth: 0 };
     let (list, end) = p.list()?;
     match end {
         Stop::Eof => Ok(list),
@@ -100,10 +93,7 @@ impl Parser<'_> {
     }
 
     fn err_prev(&self, msg: &str) -> TemplateError {
-        let pos = self
-            .toks
-            .get(self.i.saturating_sub(1))
-            .map_or(self.src.len(), |t| t.1);
+        let pos = self.toks.get(self.i.saturating_sub(1)).map_or(self.src.len(), |t| t.1);
         TemplateError::at(self.src, pos, msg)
     }
 
@@ -189,18 +179,10 @@ impl Parser<'_> {
                                 ));
                             }
                             self.expect_right(if is_break { "break" } else { "continue" })?;
-                            nodes.push(if is_break {
-                                Node::Break
-                            } else {
-                                Node::Continue
-                            });
+                            nodes.push(if is_break { Node::Break } else { Node::Continue });
                         }
                         Some(k @ ("define" | "template" | "block")) => {
-                            return Err(TemplateError::at(
-                                self.src,
-                                kw_pos,
-                                &format!("{{{{{k}}}}} is not supported"),
-                            ));
+                            return Err(TemplateError::at(self.src, kw_pos, &format!("{{{{{k}}}}} is not supported")));
                         }
                         _ => {
                             let pipe = self.pipeline("command", false)?;
@@ -246,24 +228,14 @@ impl Parser<'_> {
                     match end2 {
                         Stop::End => Some(l),
                         Stop::Eof => return Err(self.err(&format!("unexpected EOF in {kind}"))),
-                        Stop::Else(p) => {
-                            return Err(TemplateError::at(
-                                self.src,
-                                p,
-                                "expected end; found {{else}}",
-                            ))
-                        }
+                        Stop::Else(p) => return Err(TemplateError::at(self.src, p, "expected end; found {{else}}")),
                     }
                 }
             }
         };
         self.vars.truncate(mark);
         self.depth -= 1;
-        let b = Branch {
-            pipe,
-            list,
-            else_list,
-        };
+        let b = Branch { pipe, list, else_list };
         Ok(match kind {
             "if" => Node::If(b),
             "range" => Node::Range(b),
@@ -283,11 +255,7 @@ impl Parser<'_> {
                 for n in &names {
                     if assign {
                         if !self.vars.contains(n) {
-                            return Err(TemplateError::at(
-                                self.src,
-                                pos,
-                                &format!("undefined variable \"{n}\""),
-                            ));
+                            return Err(TemplateError::at(self.src, pos, &format!("undefined variable \"{n}\"")));
                         }
                     } else {
                         self.vars.push(n.clone());
@@ -306,12 +274,7 @@ impl Parser<'_> {
         if cmds.is_empty() && ctx == "command" {
             return Err(self.err_prev("missing value for command"));
         }
-        Ok(Pipe {
-            pos,
-            decl,
-            is_assign,
-            cmds,
-        })
+        Ok(Pipe { pos, decl, is_assign, cmds })
     }
 
     /// Tries `$x :=`, `$x =` or (for range) `$i, $x :=`. Returns None if this is not one.
@@ -378,11 +341,7 @@ impl Parser<'_> {
                 }
             }
             if args.is_empty() {
-                return Err(TemplateError::at(
-                    self.src,
-                    pos,
-                    "missing value for command",
-                ));
+                return Err(TemplateError::at(self.src, pos, "missing value for command"));
             }
             cmds.push(Cmd { pos, args });
         }
@@ -396,38 +355,26 @@ impl Parser<'_> {
             Some(Tok::Field(f)) => Arg::Field(vec![f]),
             Some(Tok::Variable(v)) => {
                 if !self.vars.contains(&v) {
-                    return Err(TemplateError::at(
-                        self.src,
-                        pos,
-                        &format!("undefined variable \"{v}\""),
-                    ));
+                    return Err(TemplateError::at(self.src, pos, &format!("undefined variable \"{v}\"")));
                 }
                 Arg::Variable(v, Vec::new())
             }
             Some(Tok::Str(s)) => Arg::Literal(Value::from(s)),
             Some(Tok::Char(c)) => Arg::Literal(Value::Int(c as i64)),
-            Some(Tok::Number(n)) => Arg::Literal(parse_number(&n).ok_or_else(|| {
-                TemplateError::at(self.src, pos, &format!("bad number syntax: \"{n}\""))
-            })?),
+            Some(Tok::Number(n)) => Arg::Literal(
+                parse_number(&n)
+                    .ok_or_else(|| TemplateError::at(self.src, pos, &format!("bad number syntax: \"{n}\"")))?,
+            ),
             Some(Tok::Ident(id)) => match id.as_str() {
                 "true" => Arg::Literal(Value::Bool(true)),
                 "false" => Arg::Literal(Value::Bool(false)),
                 "nil" => Arg::Nil,
-                "if" | "range" | "with" | "else" | "end" | "break" | "continue" | "define"
-                | "template" | "block" => {
-                    return Err(TemplateError::at(
-                        self.src,
-                        pos,
-                        &format!("unexpected <{id}> in operand"),
-                    ));
+                "if" | "range" | "with" | "else" | "end" | "break" | "continue" | "define" | "template" | "block" => {
+                    return Err(TemplateError::at(self.src, pos, &format!("unexpected <{id}> in operand")));
                 }
                 _ => {
                     if !super::funcs::exists(&id) {
-                        return Err(TemplateError::at(
-                            self.src,
-                            pos,
-                            &format!("function \"{id}\" not defined"),
-                        ));
+                        return Err(TemplateError::at(self.src, pos, &format!("function \"{id}\" not defined")));
                     }
                     Arg::Ident(id)
                 }
@@ -457,19 +404,9 @@ impl Parser<'_> {
                 f.extend(fields);
                 Arg::Variable(v, f)
             }
-            Arg::Dot => {
-                return Err(TemplateError::at(
-                    self.src,
-                    pos,
-                    "unexpected . after term \".\"",
-                ))
-            }
+            Arg::Dot => return Err(TemplateError::at(self.src, pos, "unexpected . after term \".\"")),
             Arg::Literal(_) | Arg::Nil => {
-                return Err(TemplateError::at(
-                    self.src,
-                    pos,
-                    "unexpected field access on a constant",
-                ));
+                return Err(TemplateError::at(self.src, pos, "unexpected field access on a constant"));
             }
             other => Arg::Chain(Box::new(other), fields),
         })
@@ -485,11 +422,7 @@ impl Parser<'_> {
             if let Some((names, assign)) = self.declaration(false)? {
                 for n in &names {
                     if assign && !self.vars.contains(n) {
-                        return Err(TemplateError::at(
-                            self.src,
-                            pos,
-                            &format!("undefined variable \"{n}\""),
-                        ));
+                        return Err(TemplateError::at(self.src, pos, &format!("undefined variable \"{n}\"")));
                     }
                     if !assign {
                         self.vars.push(n.clone());
@@ -503,18 +436,9 @@ impl Parser<'_> {
         }
         let cmds = self.commands("parenthesized pipeline", Tok::RParen)?;
         if cmds.is_empty() {
-            return Err(TemplateError::at(
-                self.src,
-                pos,
-                "missing value for parenthesized pipeline",
-            ));
+            return Err(TemplateError::at(self.src, pos, "missing value for parenthesized pipeline"));
         }
-        Ok(Pipe {
-            pos,
-            decl,
-            is_assign,
-            cmds,
-        })
+        Ok(Pipe { pos, decl, is_assign, cmds })
     }
 }
 
@@ -542,10 +466,7 @@ fn parse_number(s: &str) -> Option<Value> {
     if let Some(i) = int {
         return Some(Value::Int(if neg { i.checked_neg()? } else { i }));
     }
-    if body
-        .bytes()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    if body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
         let f: f64 = body.parse().ok()?;
         // An integral float such as 1e3 is still an integer constant in Go.
         return Some(Value::Float(if neg { -f } else { f }));
@@ -577,14 +498,8 @@ mod tests {
         assert!(p("{{ end }}").is_err());
         assert!(p("{{ else }}").is_err());
         assert!(p("{{ break }}").is_err());
-        assert!(p("{{ $x }}")
-            .unwrap_err()
-            .to_string()
-            .contains("undefined variable \"$x\""));
-        assert!(p("{{ nosuchfn 1 }}")
-            .unwrap_err()
-            .to_string()
-            .contains("function \"nosuchfn\" not defined"));
+        assert!(p("{{ $x }}").unwrap_err().to_string().contains("undefined variable \"$x\""));
+        assert!(p("{{ nosuchfn 1 }}").unwrap_err().to_string().contains("function \"nosuchfn\" not defined"));
         assert!(p("{{ }}").is_err());
         assert!(p("{{ if }}{{ end }}").is_err());
         assert!(p("{{ .X | }}").is_err());
@@ -602,11 +517,7 @@ mod tests {
     fn deep_nesting_is_refused() {
         let s = "{{ if 1 }}".repeat(MAX_DEPTH + 1) + &"{{ end }}".repeat(MAX_DEPTH + 1);
         assert!(p(&s).unwrap_err().to_string().contains("too deep"));
-        let s = "{{ ".to_string()
-            + &"(".repeat(MAX_DEPTH + 5)
-            + "1"
-            + &")".repeat(MAX_DEPTH + 5)
-            + " }}";
+        let s = "{{ ".to_string() + &"(".repeat(MAX_DEPTH + 5) + "1" + &")".repeat(MAX_DEPTH + 5) + " }}";
         assert!(p(&s).is_err());
     }
 }

@@ -36,27 +36,19 @@ impl Bpe {
     /// Reads the merges (`"left right"` strings, best first).
     pub fn new(merges: &[&str], config: PreConfig) -> Result<Bpe, TokenizerError> {
         if merges.len() > MAX_MERGES {
-            return Err(TokenizerError::Invalid(format!(
-                "{} merges (limit {MAX_MERGES})",
-                merges.len()
-            )));
+            return Err(TokenizerError::Invalid(format!("{} merges (limit {MAX_MERGES})", merges.len())));
         }
         let mut parts: HashMap<Box<str>, u32> = HashMap::new();
         let mut ranks = HashMap::with_capacity(merges.len());
         for (rank, merge) in merges.iter().enumerate() {
             if merge.len() > 2 * MAX_TOKEN_LEN {
-                return Err(TokenizerError::Invalid(format!(
-                    "merge {rank} is {} bytes long",
-                    merge.len()
-                )));
+                return Err(TokenizerError::Invalid(format!("merge {rank} is {} bytes long", merge.len())));
             }
             // llama.cpp splits at the first space after the first byte, so a merge may start
             // with a space; a space byte is never inside a multi-byte character.
             let sep = merge.bytes().skip(1).position(|b| b == b' ').map(|p| p + 1);
             let Some(sep) = sep else {
-                return Err(TokenizerError::Invalid(format!(
-                    "merge {rank} ({merge:?}) has no space"
-                )));
+                return Err(TokenizerError::Invalid(format!("merge {rank} ({merge:?}) has no space")));
             };
             let mut id = |s: &str| {
                 let next = parts.len() as u32;
@@ -66,11 +58,7 @@ impl Bpe {
             // A repeated merge keeps its first (best) rank, as llama.cpp's `emplace` does.
             ranks.entry(key).or_insert(rank as u32);
         }
-        Ok(Bpe {
-            config,
-            parts,
-            ranks,
-        })
+        Ok(Bpe { config, parts, ranks })
     }
 
     fn rank(&self, left: &str, right: &str) -> Option<u32> {
@@ -112,10 +100,7 @@ impl Bpe {
 
         // Min-heap on (rank, left position); `size` detects stale entries.
         let mut queue: BinaryHeap<Reverse<(u32, usize, usize, usize)>> = BinaryHeap::new();
-        let try_add = |queue: &mut BinaryHeap<_>,
-                       symbols: &[Symbol],
-                       left: Option<usize>,
-                       right: Option<usize>| {
+        let try_add = |queue: &mut BinaryHeap<_>, symbols: &[Symbol], left: Option<usize>, right: Option<usize>| {
             let (Some(left), Some(right)) = (left, right) else {
                 return;
             };

@@ -94,32 +94,17 @@ impl Tokenizer {
             "gpt2" => {
                 let pre = g.get_str("tokenizer.ggml.pre")?.unwrap_or("");
                 let config =
-                    PreConfig::from_name(pre).ok_or_else(|| TokenizerError::UnsupportedPre {
-                        pre: pre.to_string(),
-                    })?;
-                let merges = g.get_str_array("tokenizer.ggml.merges")?.ok_or_else(|| {
-                    TokenizerError::Invalid("tokenizer.ggml.merges is missing".into())
-                })?;
+                    PreConfig::from_name(pre).ok_or_else(|| TokenizerError::UnsupportedPre { pre: pre.to_string() })?;
+                let merges = g
+                    .get_str_array("tokenizer.ggml.merges")?
+                    .ok_or_else(|| TokenizerError::Invalid("tokenizer.ggml.merges is missing".into()))?;
                 let bpe = Bpe::new(&merges, config)?;
-                (
-                    Vocab::load(g, VocabKind::Bpe, config.add_bos)?,
-                    Engine::Bpe(bpe),
-                )
+                (Vocab::load(g, VocabKind::Bpe, config.add_bos)?, Engine::Bpe(bpe))
             }
-            other => {
-                return Err(TokenizerError::Unsupported {
-                    model: other.to_string(),
-                })
-            }
+            other => return Err(TokenizerError::Unsupported { model: other.to_string() }),
         };
         let special = SpecialTokens::new(&vocab);
-        let mut tok = Tokenizer {
-            vocab,
-            special,
-            engine,
-            pieces: Vec::new(),
-            piece_offs: vec![0],
-        };
+        let mut tok = Tokenizer { vocab, special, engine, pieces: Vec::new(), piece_offs: vec![0] };
         for id in 0..tok.vocab.n_tokens() as TokenId {
             let piece = tok.render(id);
             tok.pieces.extend_from_slice(&piece);
@@ -183,9 +168,7 @@ impl Tokenizer {
     /// (then their text); ids outside the vocabulary give nothing.
     pub fn token_bytes(&self, id: TokenId, special: bool) -> Cow<'_, [u8]> {
         let i = id as usize;
-        if i >= self.vocab.n_tokens()
-            || (!special && self.vocab.attr(id) & (attr::CONTROL | attr::UNKNOWN) != 0)
-        {
+        if i >= self.vocab.n_tokens() || (!special && self.vocab.attr(id) & (attr::CONTROL | attr::UNKNOWN) != 0) {
             return Cow::Borrowed(&[]);
         }
         Cow::Borrowed(&self.pieces[self.piece_offs[i]..self.piece_offs[i + 1]])
@@ -223,11 +206,7 @@ impl Tokenizer {
         }
         if a & attr::BYTE != 0 {
             // "<0xNN>"; llama.cpp parses the two characters after "<0x".
-            return text
-                .get(3..5)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .map(|b| vec![b])
-                .unwrap_or_default();
+            return text.get(3..5).and_then(|h| u8::from_str_radix(h, 16).ok()).map(|b| vec![b]).unwrap_or_default();
         }
         // Unused and undefined tokens render as nothing, as llama.cpp's `token_to_piece`.
         Vec::new()

@@ -46,33 +46,21 @@ impl PreConfig {
     /// `None` for types this engine does not implement.
     pub fn from_name(name: &str) -> Option<PreConfig> {
         use PreTokenizer::*;
-        let plain = |pre| {
-            Some(PreConfig {
-                pre,
-                ignore_merges: false,
-                add_bos: false,
-            })
-        };
+        let plain = |pre| Some(PreConfig { pre, ignore_merges: false, add_bos: false });
         match name {
             "" | "default" => plain(Default),
-            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral"
-            | "midm-2.0" | "lfm2" | "jina-v5-nano" => Some(PreConfig {
-                pre: Llama3,
-                ignore_merges: true,
-                add_bos: true,
-            }),
+            "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
+            | "jina-v5-nano" => Some(PreConfig { pre: Llama3, ignore_merges: true, add_bos: true }),
             "dbrx" | "smaug-bpe" => plain(Llama3),
             "falcon" => plain(Falcon),
             // "gpt2" is not a name llama.cpp knows, but it is an obvious spelling of "gpt-2".
-            "gpt2" | "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es"
-            | "jina-v2-de" | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en"
-            | "jina-v2-code" | "roberta-bpe" | "mpt" | "olmo" | "jais" | "exaone4" | "trillion"
-            | "granite-docling" => plain(Gpt2),
-            "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone"
-            | "minerva-7b" | "mellum2" => plain(StarCoder),
-            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" | "stablelm2" => {
-                plain(Qwen2)
+            "gpt2" | "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
+            | "a.x-4.0" | "mellum" | "modern-bert" | "jina-v1-en" | "jina-v2-code" | "roberta-bpe" | "mpt" | "olmo"
+            | "jais" | "exaone4" | "trillion" | "granite-docling" => plain(Gpt2),
+            "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" | "mellum2" => {
+                plain(StarCoder)
             }
+            "qwen2" | "deepseek-r1-qwen" | "kormo" | "f2llmv2" | "megrez" | "stablelm2" => plain(Qwen2),
             _ => None,
         }
     }
@@ -122,17 +110,10 @@ impl PreTokenizer {
             PreTokenizer::StarCoder => &[Stage::Matches(Number), Stage::Gpt2],
             PreTokenizer::Llama3 => &[Stage::Llama3(3)],
             PreTokenizer::Qwen2 => &[Stage::Llama3(1)],
-            PreTokenizer::Falcon => &[
-                Stage::Matches(PunctRun),
-                Stage::Gpt2,
-                Stage::Matches(ThreeAsciiDigits),
-            ],
-            PreTokenizer::Default => &[
-                Stage::Matches(PunctRun),
-                Stage::Gpt2,
-                Stage::Matches(Numbers),
-                Stage::Matches(ThreeAsciiDigits),
-            ],
+            PreTokenizer::Falcon => &[Stage::Matches(PunctRun), Stage::Gpt2, Stage::Matches(ThreeAsciiDigits)],
+            PreTokenizer::Default => {
+                &[Stage::Matches(PunctRun), Stage::Gpt2, Stage::Matches(Numbers), Stage::Matches(ThreeAsciiDigits)]
+            }
         }
     }
 
@@ -165,10 +146,7 @@ impl PreTokenizer {
             }
             pieces = next;
         }
-        pieces
-            .iter()
-            .map(|&(a, b)| &text[c.offs[a]..c.offs[b]])
-            .collect()
+        pieces.iter().map(|&(a, b)| &text[c.offs[a]..c.offs[b]]).collect()
     }
 }
 
@@ -286,8 +264,7 @@ fn split_gpt2(c: &Cps, ini: usize, end: usize, out: &mut Vec<Piece>) {
             continue;
         }
         // <space>?[^\s\p{L}\p{N}]+ (a codepoint, not the end of the piece)
-        let other =
-            |f: CpFlags| !(f.is_whitespace() || f.is_letter() || f.is_number() || f.is_none());
+        let other = |f: CpFlags| !(f.is_whitespace() || f.is_letter() || f.is_number() || f.is_none());
         if other(f2) {
             pos += space as usize;
             while other(f2) {
@@ -335,8 +312,7 @@ fn split_llama3(c: &Cps, ini: usize, end: usize, max_digits: usize, out: &mut Ve
         }
 
         // [^\r\n\p{L}\p{N}]?\p{L}+
-        if !(is_cr_or_lf(cpt) || f.is_number()) && (f.is_letter() || c.fl(pos + 1, end).is_letter())
-        {
+        if !(is_cr_or_lf(cpt) || f.is_number()) && (f.is_letter() || c.fl(pos + 1, end).is_letter()) {
             pos += 1;
             while c.fl(pos, end).is_letter() {
                 pos += 1;
@@ -404,8 +380,7 @@ fn split_llama3(c: &Cps, ini: usize, end: usize, max_digits: usize, out: &mut Ve
 
 /// A `std::regex_iterator` split: every match and every unmatched gap becomes a piece.
 fn split_matches(c: &Cps, ini: usize, end: usize, m: Matcher, out: &mut Vec<Piece>) {
-    let run =
-        |pos: usize, pred: &dyn Fn(usize) -> bool| (pos..end).take_while(|&p| pred(p)).count();
+    let run = |pos: usize, pred: &dyn Fn(usize) -> bool| (pos..end).take_while(|&p| pred(p)).count();
     let mut prev = ini;
     let mut pos = ini;
     while pos < end {
@@ -414,10 +389,7 @@ fn split_matches(c: &Cps, ini: usize, end: usize, m: Matcher, out: &mut Vec<Piec
             Matcher::Numbers => run(pos, &|p| c.flags[p].is_number()),
             Matcher::PunctRun => run(pos, &|p| {
                 c.flags[p].is_punctuation()
-                    || matches!(
-                        char::from_u32(c.cps[p]),
-                        Some('$' | '+' | '<' | '=' | '>' | '^' | '~' | '|')
-                    )
+                    || matches!(char::from_u32(c.cps[p]), Some('$' | '+' | '<' | '=' | '>' | '^' | '~' | '|'))
             }),
             Matcher::ThreeAsciiDigits => {
                 let digit = |p: usize| p < end && (b'0' as u32..=b'9' as u32).contains(&c.cps[p]);
@@ -458,17 +430,9 @@ mod tests {
     fn leading_spaces_keep_one_for_the_word() {
         for pre in [Gpt2, StarCoder, Llama3, Qwen2] {
             assert_eq!(split(pre, "  hello"), [" ", " hello"], "{pre:?}");
-            assert_eq!(
-                split(pre, "   leading spaces"),
-                ["  ", " leading", " spaces"],
-                "{pre:?}"
-            );
+            assert_eq!(split(pre, "   leading spaces"), ["  ", " leading", " spaces"], "{pre:?}");
             assert_eq!(split(pre, "trailing   "), ["trailing", "   "], "{pre:?}");
-            assert_eq!(
-                split(pre, "hello  world"),
-                ["hello", " ", " world"],
-                "{pre:?}"
-            );
+            assert_eq!(split(pre, "hello  world"), ["hello", " ", " world"], "{pre:?}");
         }
     }
 
@@ -478,14 +442,8 @@ mod tests {
         // \s*[\r\n]+ takes the whitespace up to the last newline.
         assert_eq!(split(Llama3, "a\n\n b"), ["a", "\n\n", " b"]);
         assert_eq!(split(Qwen2, "a \n\n  b"), ["a", " \n\n", " ", " b"]);
-        assert_eq!(
-            split(Qwen2, "x):\n\t\treturn"),
-            ["x", "):\n", "\t", "\treturn"]
-        );
-        assert_eq!(
-            split(Gpt2, "x):\n\t\treturn"),
-            ["x", "):", "\n\t", "\t", "return"]
-        );
+        assert_eq!(split(Qwen2, "x):\n\t\treturn"), ["x", "):\n", "\t", "\treturn"]);
+        assert_eq!(split(Gpt2, "x):\n\t\treturn"), ["x", "):", "\n\t", "\t", "return"]);
     }
 
     #[test]
@@ -499,28 +457,18 @@ mod tests {
     #[test]
     fn digits() {
         assert_eq!(split(Gpt2, "12345 6"), ["12345", " 6"]);
-        assert_eq!(
-            split(StarCoder, "1234 -42"),
-            ["1", "2", "3", "4", " -", "4", "2"]
-        );
+        assert_eq!(split(StarCoder, "1234 -42"), ["1", "2", "3", "4", " -", "4", "2"]);
         assert_eq!(split(StarCoder, "a1 b"), ["a", "1", " b"]);
         assert_eq!(split(Llama3, "1234567"), ["123", "456", "7"]);
         assert_eq!(split(Qwen2, "x=12"), ["x", "=", "1", "2"]);
-        assert_eq!(
-            split(Default, "Hi, 12345!"),
-            ["Hi", ",", " ", "123", "45", "!"]
-        );
+        assert_eq!(split(Default, "Hi, 12345!"), ["Hi", ",", " ", "123", "45", "!"]);
         assert_eq!(split(Falcon, "v1234"), ["v", "123", "4"]);
     }
 
     #[test]
     fn cjk_emoji_and_accents() {
         for pre in [Gpt2, StarCoder, Llama3, Qwen2] {
-            assert_eq!(
-                split(pre, "日本語のテキスト"),
-                ["日本語のテキスト"],
-                "{pre:?}"
-            );
+            assert_eq!(split(pre, "日本語のテキスト"), ["日本語のテキスト"], "{pre:?}");
             assert_eq!(split(pre, "naïve café"), ["naïve", " café"], "{pre:?}");
         }
         assert_eq!(split(Gpt2, "emoji 🦙🚀 mix"), ["emoji", " 🦙🚀", " mix"]);
@@ -534,14 +482,8 @@ mod tests {
 
     #[test]
     fn symbols_and_unassigned() {
-        assert_eq!(
-            split(Qwen2, "https://x.com/p?q=1"),
-            ["https", "://", "x", ".com", "/p", "?q", "=", "1"]
-        );
-        assert_eq!(
-            split(Gpt2, "https://x.com/p?q=1"),
-            ["https", "://", "x", ".", "com", "/", "p", "?", "q", "=", "1"]
-        );
+        assert_eq!(split(Qwen2, "https://x.com/p?q=1"), ["https", "://", "x", ".com", "/p", "?q", "=", "1"]);
+        assert_eq!(split(Gpt2, "https://x.com/p?q=1"), ["https", "://", "x", ".", "com", "/", "p", "?", "q", "=", "1"]);
         // Unassigned codepoints group with punctuation and symbols.
         assert_eq!(split(Gpt2, "a \u{378}\u{379}!"), ["a", " \u{378}\u{379}!"]);
         // A space at the very end of a piece after symbols.
@@ -553,10 +495,7 @@ mod tests {
     #[test]
     fn names_map_to_llama_cpp_types() {
         use super::PreConfig;
-        assert_eq!(
-            PreConfig::from_name("smollm").map(|c| c.pre),
-            Some(StarCoder)
-        );
+        assert_eq!(PreConfig::from_name("smollm").map(|c| c.pre), Some(StarCoder));
         assert_eq!(PreConfig::from_name("qwen2").map(|c| c.pre), Some(Qwen2));
         assert_eq!(PreConfig::from_name("").map(|c| c.pre), Some(Default));
         let l3 = PreConfig::from_name("llama-bpe").unwrap();

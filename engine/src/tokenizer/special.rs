@@ -30,17 +30,12 @@ struct Trie {
 
 impl Trie {
     fn new() -> Trie {
-        Trie {
-            children: vec![Vec::new()],
-            value: vec![None],
-        }
+        Trie { children: vec![Vec::new()], value: vec![None] }
     }
 
     fn child(&self, node: u32, b: u8) -> Option<u32> {
         let kids = &self.children[node as usize];
-        kids.binary_search_by_key(&b, |&(k, _)| k)
-            .ok()
-            .map(|i| kids[i].1)
+        kids.binary_search_by_key(&b, |&(k, _)| k).ok().map(|i| kids[i].1)
     }
 
     fn insert(&mut self, key: &[u8], value: u32) {
@@ -77,9 +72,8 @@ fn is_c_space(b: u8) -> bool {
 impl SpecialTokens {
     pub fn new(vocab: &Vocab) -> SpecialTokens {
         let special = attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN;
-        let mut order: Vec<TokenId> = (0..vocab.n_tokens() as TokenId)
-            .filter(|&id| vocab.attr(id) & special != 0)
-            .collect();
+        let mut order: Vec<TokenId> =
+            (0..vocab.n_tokens() as TokenId).filter(|&id| vocab.attr(id) & special != 0).collect();
         // A stable sort keeps equal lengths in id order.
         order.sort_by_key(|&id| std::cmp::Reverse(vocab.texts[id as usize].len()));
         let mut trie = Trie::new();
@@ -111,12 +105,7 @@ impl SpecialTokens {
     }
 
     /// Splits `text` into text fragments and special tokens. An empty text gives no fragments.
-    pub fn partition<'a>(
-        &self,
-        vocab: &Vocab,
-        text: &'a str,
-        parse_special: bool,
-    ) -> Vec<Fragment<'a>> {
+    pub fn partition<'a>(&self, vocab: &Vocab, text: &'a str, parse_special: bool) -> Vec<Fragment<'a>> {
         let mut frags = Vec::new();
         if text.is_empty() {
             return frags;
@@ -173,12 +162,7 @@ mod tests {
         let frags = [Fragment::Text("xaaay"), Fragment::Token(7)];
         assert_eq!(
             split_on(&frags, "aa", 1, attr::CONTROL),
-            [
-                Fragment::Text("x"),
-                Fragment::Token(1),
-                Fragment::Text("ay"),
-                Fragment::Token(7)
-            ]
+            [Fragment::Text("x"), Fragment::Token(1), Fragment::Text("ay"), Fragment::Token(7)]
         );
     }
 
@@ -186,21 +170,12 @@ mod tests {
     fn strips_spaces_when_the_token_says_so() {
         let frags = [Fragment::Text("a  <s>  b")];
         assert_eq!(
-            split_on(
-                &frags,
-                "<s>",
-                3,
-                attr::CONTROL | attr::LSTRIP | attr::RSTRIP
-            ),
+            split_on(&frags, "<s>", 3, attr::CONTROL | attr::LSTRIP | attr::RSTRIP),
             [Fragment::Text("a"), Fragment::Token(3), Fragment::Text("b")]
         );
         assert_eq!(
             split_on(&frags, "<s>", 3, attr::CONTROL),
-            [
-                Fragment::Text("a  "),
-                Fragment::Token(3),
-                Fragment::Text("  b")
-            ]
+            [Fragment::Text("a  "), Fragment::Token(3), Fragment::Text("  b")]
         );
     }
 

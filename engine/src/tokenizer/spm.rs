@@ -47,19 +47,12 @@ impl PartialOrd for Bigram {
 impl Ord for Bigram {
     /// The heap's maximum is the highest score, then the leftmost position.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.left.cmp(&self.left))
+        self.score.total_cmp(&other.score).then_with(|| other.left.cmp(&self.left))
     }
 }
 
 /// Appends the tokens of `text` (already whitespace-escaped) to `out`.
-pub(crate) fn tokenize(
-    vocab: &Vocab,
-    byte_tokens: &[Option<TokenId>; 256],
-    text: &str,
-    out: &mut Vec<TokenId>,
-) {
+pub(crate) fn tokenize(vocab: &Vocab, byte_tokens: &[Option<TokenId>; 256], text: &str, out: &mut Vec<TokenId>) {
     let bytes = text.as_bytes();
     let mut symbols: Vec<Symbol> = Vec::with_capacity(text.len());
     for (i, (start, ch)) in text.char_indices().enumerate() {
@@ -75,10 +68,7 @@ pub(crate) fn tokenize(
     }
 
     let mut queue = BinaryHeap::new();
-    let try_add = |queue: &mut BinaryHeap<Bigram>,
-                   symbols: &[Symbol],
-                   left: Option<usize>,
-                   right: Option<usize>| {
+    let try_add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], left: Option<usize>, right: Option<usize>| {
         let (Some(left), Some(right)) = (left, right) else {
             return;
         };
@@ -86,12 +76,7 @@ pub(crate) fn tokenize(
         // Neighbouring symbols are adjacent in the text, so their concatenation is a slice.
         let merged = &text[l.start..r.start + r.len];
         if let Some(id) = vocab.text_to_id(merged) {
-            queue.push(Bigram {
-                left,
-                right,
-                score: vocab.scores[id as usize],
-                size: merged.len(),
-            });
+            queue.push(Bigram { left, right, score: vocab.scores[id as usize], size: merged.len() });
         }
     };
     for i in 1..symbols.len() {
@@ -124,11 +109,7 @@ pub(crate) fn tokenize(
             // so llama.cpp's `rev_merge` re-segmentation never applies to valid UTF-8: each
             // byte becomes its byte token. Where the vocabulary has none, llama.cpp throws;
             // this emits the unknown token, or nothing.
-            None => out.extend(
-                piece
-                    .bytes()
-                    .filter_map(|b| byte_tokens[b as usize].or(vocab.unk)),
-            ),
+            None => out.extend(piece.bytes().filter_map(|b| byte_tokens[b as usize].or(vocab.unk))),
         }
         i = s.next;
     }

@@ -24,16 +24,12 @@ impl StreamDecoder {
 
     /// A decoder that renders control tokens as their text when `special` is true.
     pub fn with_special(special: bool) -> Self {
-        StreamDecoder {
-            pending: Vec::new(),
-            special,
-        }
+        StreamDecoder { pending: Vec::new(), special }
     }
 
     /// Adds token `id` and returns the text it completes (possibly empty).
     pub fn push(&mut self, tok: &Tokenizer, id: TokenId) -> String {
-        self.pending
-            .extend_from_slice(&tok.token_bytes(id, self.special));
+        self.pending.extend_from_slice(&tok.token_bytes(id, self.special));
         self.take_complete()
     }
 

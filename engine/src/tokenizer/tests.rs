@@ -42,10 +42,7 @@ fn spm(extra: &[(&str, f32, i32)], more: impl FnOnce(&mut GgufWriter)) -> Tokeni
     let (tokens, scores, types) = spm_vocab(extra);
     build(|w| {
         w.add_str("tokenizer.ggml.model", "llama");
-        w.add_str_array(
-            "tokenizer.ggml.tokens",
-            &tokens.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        );
+        w.add_str_array("tokenizer.ggml.tokens", &tokens.iter().map(|s| s.as_str()).collect::<Vec<_>>());
         w.add_f32_array("tokenizer.ggml.scores", &scores);
         w.add_i32_array("tokenizer.ggml.token_type", &types);
         more(w);
@@ -54,9 +51,7 @@ fn spm(extra: &[(&str, f32, i32)], more: impl FnOnce(&mut GgufWriter)) -> Tokeni
 }
 
 fn id(tok: &Tokenizer, text: &str) -> TokenId {
-    tok.vocab
-        .text_to_id(text)
-        .unwrap_or_else(|| panic!("{text:?} not in the vocabulary"))
+    tok.vocab.text_to_id(text).unwrap_or_else(|| panic!("{text:?} not in the vocabulary"))
 }
 
 fn ids(tok: &Tokenizer, texts: &[&str]) -> Vec<TokenId> {
@@ -105,30 +100,16 @@ fn spm_merges_by_score_with_space_prefix() {
 #[test]
 fn spm_prefers_the_higher_score() {
     let tok = spm(
-        &[
-            ("a", -1.0, NORMAL),
-            ("b", -1.0, NORMAL),
-            ("c", -1.0, NORMAL),
-            ("ab", -2.0, NORMAL),
-            ("bc", -1.5, NORMAL),
-        ],
+        &[("a", -1.0, NORMAL), ("b", -1.0, NORMAL), ("c", -1.0, NORMAL), ("ab", -2.0, NORMAL), ("bc", -1.5, NORMAL)],
         |w| {
             w.add_bool("tokenizer.ggml.add_space_prefix", false);
         },
     );
     assert_eq!(tok.encode("abc", false, false), ids(&tok, &["a", "bc"]));
     // Equal scores: the leftmost pair first.
-    let tok = spm(
-        &[
-            ("a", -1.0, NORMAL),
-            ("ab", -2.0, NORMAL),
-            ("ba", -2.0, NORMAL),
-            ("b", -1.0, NORMAL),
-        ],
-        |w| {
-            w.add_bool("tokenizer.ggml.add_space_prefix", false);
-        },
-    );
+    let tok = spm(&[("a", -1.0, NORMAL), ("ab", -2.0, NORMAL), ("ba", -2.0, NORMAL), ("b", -1.0, NORMAL)], |w| {
+        w.add_bool("tokenizer.ggml.add_space_prefix", false);
+    });
     assert_eq!(tok.encode("aba", false, false), ids(&tok, &["ab", "a"]));
 }
 
@@ -138,11 +119,7 @@ fn spm_byte_fallback_and_stream_decoding() {
         w.add_bool("tokenizer.ggml.add_space_prefix", false);
     });
     let got = tok.encode("h🦙", false, false);
-    let want = [
-        vec![id(&tok, "h")],
-        "🦙".bytes().map(|b| 3 + b as TokenId).collect(),
-    ]
-    .concat();
+    let want = [vec![id(&tok, "h")], "🦙".bytes().map(|b| 3 + b as TokenId).collect()].concat();
     assert_eq!(got, want);
     assert_eq!(tok.decode(&got, false), "h🦙");
 
@@ -170,15 +147,9 @@ fn spm_user_defined_always_control_only_when_parsed() {
     // User-defined: matched whole even without parse_special; like any special token, it
     // makes the text after it start with the space prefix again.
     let hello = id(&tok, "▁hello");
-    assert_eq!(
-        tok.encode("hello\n\nhello", false, false),
-        [hello, nn, hello]
-    );
+    assert_eq!(tok.encode("hello\n\nhello", false, false), [hello, nn, hello]);
     // Control: only with parse_special; the text after it gets the space prefix again.
-    assert_eq!(
-        tok.encode("<start>hello", false, true),
-        [start, id(&tok, "▁hello")]
-    );
+    assert_eq!(tok.encode("<start>hello", false, true), [start, id(&tok, "▁hello")]);
     let plain = tok.encode("<start>hello", false, false);
     assert!(!plain.contains(&start));
     assert_eq!(tok.decode(&plain, false), " <start>hello");
@@ -210,10 +181,7 @@ fn out_of_range_ids_are_harmless() {
         assert!(!tok.is_eog(bad) && !tok.is_control(bad));
         assert_eq!(StreamDecoder::new().push(&tok, bad), "");
     }
-    assert_eq!(
-        tok.decode(&[u32::MAX, id(&tok, "▁hello"), n], false),
-        " hello"
-    );
+    assert_eq!(tok.decode(&[u32::MAX, id(&tok, "▁hello"), n], false), " hello");
     assert_eq!(tok.token_text(0), Some("<unk>"));
 }
 
@@ -228,10 +196,7 @@ fn bpe(pre: &str, extra: &[(&str, i32)], merges: &[&str]) -> Result<Tokenizer, T
     build(|w| {
         w.add_str("tokenizer.ggml.model", "gpt2");
         w.add_str("tokenizer.ggml.pre", pre);
-        w.add_str_array(
-            "tokenizer.ggml.tokens",
-            &tokens.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        );
+        w.add_str_array("tokenizer.ggml.tokens", &tokens.iter().map(|s| s.as_str()).collect::<Vec<_>>());
         w.add_i32_array("tokenizer.ggml.token_type", &types);
         w.add_str_array("tokenizer.ggml.merges", merges);
         w.add_u32("tokenizer.ggml.bos_token_id", 256);
@@ -253,9 +218,7 @@ const HELLO_BPE_TOKENS: &[(&str, i32)] = &[
     ("Ġworld", NORMAL),
     ("<tool>", USER_DEFINED),
 ];
-const HELLO_BPE_MERGES: &[&str] = &[
-    "h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld",
-];
+const HELLO_BPE_MERGES: &[&str] = &["h e", "l l", "he ll", "hell o", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld"];
 
 #[test]
 fn bpe_merges_by_rank() {
@@ -278,18 +241,9 @@ fn bpe_special_tokens() {
     let tok = bpe("gpt2", HELLO_BPE_TOKENS, HELLO_BPE_MERGES).unwrap();
     let eot = id(&tok, "<|endoftext|>");
     let tool = id(&tok, "<tool>");
-    assert_eq!(
-        tok.encode("hello<|endoftext|>", false, true),
-        [id(&tok, "hello"), eot]
-    );
-    assert_eq!(
-        tok.encode("hello<|endoftext|>", false, false).len(),
-        1 + "<|endoftext|>".len()
-    );
-    assert_eq!(
-        tok.encode("<tool>hello", false, false),
-        [tool, id(&tok, "hello")]
-    );
+    assert_eq!(tok.encode("hello<|endoftext|>", false, true), [id(&tok, "hello"), eot]);
+    assert_eq!(tok.encode("hello<|endoftext|>", false, false).len(), 1 + "<|endoftext|>".len());
+    assert_eq!(tok.encode("<tool>hello", false, false), [tool, id(&tok, "hello")]);
     assert!(tok.is_eog(eot) && tok.is_eog(id(&tok, "<|im_end|>")) && tok.is_eog(257));
 }
 
@@ -306,12 +260,7 @@ fn bpe_prefers_the_lower_rank_and_the_left_on_ties() {
 
 #[test]
 fn llama3_pre_tokenizer_ignores_merges_for_whole_words_and_adds_bos() {
-    let tok = bpe(
-        "llama-bpe",
-        &[("<|begin_of_text|>", CONTROL), ("hello", NORMAL)],
-        &[],
-    )
-    .unwrap();
+    let tok = bpe("llama-bpe", &[("<|begin_of_text|>", CONTROL), ("hello", NORMAL)], &[]).unwrap();
     assert!(tok.add_bos());
     assert_eq!(tok.encode("hello", true, false), [256, id(&tok, "hello")]);
 }
@@ -392,26 +341,15 @@ fn hostile_vocabularies_are_errors() {
         })),
         TokenizerError::Unsupported { model } if model == "bert"
     ));
-    assert!(
-        matches!(err(bpe("tekken", &[], &[])), TokenizerError::UnsupportedPre { pre } if pre == "tekken")
-    );
+    assert!(matches!(err(bpe("tekken", &[], &[])), TokenizerError::UnsupportedPre { pre } if pre == "tekken"));
     // A normal token outside the byte alphabet renders as llama.cpp does, within a bound.
     let weird = "▁".repeat(vocab::MAX_TOKEN_LEN / 3);
     let tok = bpe("gpt2", &[("▁x", NORMAL), (&weird, NORMAL)], &[]).unwrap();
-    assert_eq!(
-        &*tok.token_bytes(256, false),
-        "[UNK_BYTE_0xe29681▁x]x".as_bytes()
-    );
+    assert_eq!(&*tok.token_bytes(256, false), "[UNK_BYTE_0xe29681▁x]x".as_bytes());
     assert_eq!(tok.token_bytes(257, false).len(), 4 * vocab::MAX_TOKEN_LEN);
     // Bad merges.
-    assert!(matches!(
-        err(bpe("gpt2", &[], &["ab"])),
-        TokenizerError::Invalid(_)
-    ));
-    assert!(matches!(
-        err(bpe("gpt2", &[], &[""])),
-        TokenizerError::Invalid(_)
-    ));
+    assert!(matches!(err(bpe("gpt2", &[], &["ab"])), TokenizerError::Invalid(_)));
+    assert!(matches!(err(bpe("gpt2", &[], &[""])), TokenizerError::Invalid(_)));
     // Merges of pieces that are not tokens are accepted and simply never produce a token.
     let tok = bpe("gpt2", &[], &["a b", "ab c", "Ġ Ġ Ġ"]).unwrap();
     let got = tok.encode("abc  ", false, false);
@@ -484,8 +422,5 @@ fn hostile_texts_do_not_panic() {
             }
         }
     }
-    assert_eq!(
-        bpe_tok.decode(&bpe_tok.encode(texts[0], false, false), false),
-        texts[0]
-    );
+    assert_eq!(bpe_tok.decode(&bpe_tok.encode(texts[0], false, false), false), texts[0]);
 }

@@ -151,14 +151,8 @@ mod tests {
         assert!(!flags('$' as u32).is_punctuation()); // a symbol
         assert_eq!(flags('$' as u32).bits(), CpFlags::SYMBOL);
         assert_eq!(flags('🦙' as u32).bits(), CpFlags::SYMBOL);
-        assert_eq!(
-            flags(' ' as u32).bits(),
-            CpFlags::SEPARATOR | CpFlags::WHITESPACE
-        );
-        assert_eq!(
-            flags('\n' as u32).bits(),
-            CpFlags::CONTROL | CpFlags::WHITESPACE
-        );
+        assert_eq!(flags(' ' as u32).bits(), CpFlags::SEPARATOR | CpFlags::WHITESPACE);
+        assert_eq!(flags('\n' as u32).bits(), CpFlags::CONTROL | CpFlags::WHITESPACE);
         assert_eq!(flags(0xA0).bits(), CpFlags::SEPARATOR | CpFlags::WHITESPACE);
         assert_eq!(flags(0x1C).bits(), CpFlags::CONTROL); // not White_Space
         assert_eq!(flags(0x0301).bits(), CpFlags::ACCENT_MARK);
@@ -171,9 +165,7 @@ mod tests {
     #[test]
     fn table_is_well_formed() {
         assert_eq!(FLAG_RANGES[0].0, 0);
-        assert!(FLAG_RANGES
-            .windows(2)
-            .all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1));
+        assert!(FLAG_RANGES.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 != w[1].1));
         assert!(WHITESPACE.windows(2).all(|w| w[0] < w[1]));
         assert!(!super::super::unicode_tables::UNICODE_VERSION.is_empty());
     }

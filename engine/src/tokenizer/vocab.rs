@@ -139,20 +139,8 @@ const FIM: [(&str, &[&str]); 6] = [
             "<|middle|>",
         ],
     ),
-    (
-        "tokenizer.ggml.fim_pad_token_id",
-        &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"],
-    ),
-    (
-        "tokenizer.ggml.fim_rep_token_id",
-        &[
-            "<|fim_repo|>",
-            "<|repo_name|>",
-            "<fim-repo>",
-            "<REPO>",
-            "<reponame>",
-        ],
-    ),
+    ("tokenizer.ggml.fim_pad_token_id", &["<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"]),
+    ("tokenizer.ggml.fim_rep_token_id", &["<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"]),
     ("tokenizer.ggml.fim_sep_token_id", &["<|file_sep|>"]),
 ];
 
@@ -168,27 +156,17 @@ fn read_id(g: &GgufFile, key: &str, n_vocab: usize) -> Result<Option<TokenId>, T
         (Some(id), _) => Ok((id < n_vocab as u64).then_some(id as TokenId)),
         // A negative id (some converters write -1) means "none".
         (None, Some(_)) => Ok(None),
-        (None, None) => Err(invalid(format!(
-            "{key} is a {}, not an integer",
-            v.value_type().name()
-        ))),
+        (None, None) => Err(invalid(format!("{key} is a {}, not an integer", v.value_type().name()))),
     }
 }
 
 impl Vocab {
-    pub fn load(
-        g: &GgufFile,
-        kind: VocabKind,
-        default_add_bos: bool,
-    ) -> Result<Vocab, TokenizerError> {
-        let tokens = g
-            .get_str_array("tokenizer.ggml.tokens")?
-            .ok_or_else(|| invalid("tokenizer.ggml.tokens is missing"))?;
+    pub fn load(g: &GgufFile, kind: VocabKind, default_add_bos: bool) -> Result<Vocab, TokenizerError> {
+        let tokens =
+            g.get_str_array("tokenizer.ggml.tokens")?.ok_or_else(|| invalid("tokenizer.ggml.tokens is missing"))?;
         let n = tokens.len();
         if n == 0 || n > MAX_VOCAB {
-            return Err(invalid(format!(
-                "vocabulary of {n} tokens (must be 1..={MAX_VOCAB})"
-            )));
+            return Err(invalid(format!("vocabulary of {n} tokens (must be 1..={MAX_VOCAB})")));
         }
         // MAX_VOCAB also keeps every id far inside TokenId (u32), so the casts below are exact.
         let scores = match g.get_f32_array("tokenizer.ggml.scores")? {
@@ -211,21 +189,12 @@ impl Vocab {
         let mut attrs = Vec::with_capacity(n);
         for (i, (&text, &ty)) in tokens.iter().zip(&types).enumerate() {
             if text.len() > MAX_TOKEN_LEN {
-                return Err(invalid(format!(
-                    "token {i} is {} bytes long (limit {MAX_TOKEN_LEN})",
-                    text.len()
-                )));
+                return Err(invalid(format!("token {i} is {} bytes long (limit {MAX_TOKEN_LEN})", text.len())));
             }
             // llama.cpp renames empty tokens rather than rejecting the file.
-            let text: Box<str> = if text.is_empty() {
-                format!("[EMPTY_{i}]").into()
-            } else {
-                text.into()
-            };
+            let text: Box<str> = if text.is_empty() { format!("[EMPTY_{i}]").into() } else { text.into() };
             if let Some(prev) = ids.insert(text.clone(), i as TokenId) {
-                return Err(invalid(format!(
-                    "duplicate token {text:?} (ids {prev} and {i})"
-                )));
+                return Err(invalid(format!("duplicate token {text:?} (ids {prev} and {i})")));
             }
             texts.push(text);
             attrs.push(match ty {
@@ -247,23 +216,18 @@ impl Vocab {
         for id in [&mut bos, &mut eos, &mut unk] {
             *id = id.filter(|&t| (t as usize) < n);
         }
-        let or_default =
-            |key: &str, default: Option<TokenId>| -> Result<Option<TokenId>, TokenizerError> {
-                Ok(read_id(g, key, n)?.or(default))
-            };
+        let or_default = |key: &str, default: Option<TokenId>| -> Result<Option<TokenId>, TokenizerError> {
+            Ok(read_id(g, key, n)?.or(default))
+        };
         bos = or_default("tokenizer.ggml.bos_token_id", bos)?;
         eos = or_default("tokenizer.ggml.eos_token_id", eos)?;
         unk = or_default("tokenizer.ggml.unknown_token_id", unk)?;
         let mut eot = read_id(g, "tokenizer.ggml.eot_token_id", n)?;
         let mut eom = read_id(g, "tokenizer.ggml.eom_token_id", n)?;
 
-        let add_bos = g
-            .get_bool("tokenizer.ggml.add_bos_token")?
-            .unwrap_or(default_add_bos);
+        let add_bos = g.get_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
         let add_eos = g.get_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-        let add_space_prefix = g
-            .get_bool("tokenizer.ggml.add_space_prefix")?
-            .unwrap_or(kind == VocabKind::Spm);
+        let add_space_prefix = g.get_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(kind == VocabKind::Spm);
         if add_bos && bos.is_none() {
             return Err(invalid("add_bos_token is true, but there is no BOS token"));
         }
@@ -315,12 +279,7 @@ impl Vocab {
             }
         }
         // Control tokens called "unused" are unused.
-        for a in v
-            .attrs
-            .iter_mut()
-            .zip(&v.texts)
-            .filter(|(a, t)| **a & attr::CONTROL != 0 && t.contains("unused"))
-        {
+        for a in v.attrs.iter_mut().zip(&v.texts).filter(|(a, t)| **a & attr::CONTROL != 0 && t.contains("unused")) {
             *a.0 |= attr::UNUSED;
         }
         for text in EOG_TEXTS {
@@ -359,33 +318,15 @@ impl Vocab {
         v.eog = eog;
 
         // Phi-3's special tokens swallow the whitespace after them (llama.cpp sets this by name).
-        let name = g
-            .get_str("general.name")
-            .ok()
-            .flatten()
-            .unwrap_or("")
-            .to_lowercase();
+        let name = g.get_str("general.name").ok().flatten().unwrap_or("").to_lowercase();
         if name.contains("phi-3") || name.contains("phi3") {
-            for a in v
-                .attrs
-                .iter_mut()
-                .filter(|a| **a & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0)
-            {
+            for a in v.attrs.iter_mut().filter(|a| **a & (attr::CONTROL | attr::USER_DEFINED | attr::UNKNOWN) != 0) {
                 *a |= attr::RSTRIP;
             }
-            for (text, on) in [
-                ("</s>", true),
-                ("<unk>", false),
-                ("<s>", false),
-                ("<|endoftext|>", false),
-            ] {
+            for (text, on) in [("</s>", true), ("<unk>", false), ("<s>", false), ("<|endoftext|>", false)] {
                 if let Some(&id) = v.ids.get(text) {
                     let a = &mut v.attrs[id as usize];
-                    *a = if on {
-                        *a | attr::RSTRIP
-                    } else {
-                        *a & !attr::RSTRIP
-                    };
+                    *a = if on { *a | attr::RSTRIP } else { *a & !attr::RSTRIP };
                 }
             }
         }
@@ -403,10 +344,7 @@ impl Vocab {
     }
 
     pub fn attr(&self, id: TokenId) -> u16 {
-        self.attrs
-            .get(id as usize)
-            .copied()
-            .unwrap_or(attr::UNDEFINED)
+        self.attrs.get(id as usize).copied().unwrap_or(attr::UNDEFINED)
     }
 
     pub fn text_to_id(&self, text: &str) -> Option<TokenId> {
@@ -418,9 +356,7 @@ impl Vocab {
     pub fn spm_byte_token(&self, b: u8) -> Option<TokenId> {
         self.text_to_id(&format!("<0x{b:02X}>")).or_else(|| {
             let one = [b];
-            std::str::from_utf8(&one)
-                .ok()
-                .and_then(|s| self.text_to_id(s))
+            std::str::from_utf8(&one).ok().and_then(|s| self.text_to_id(s))
         })
     }
 }

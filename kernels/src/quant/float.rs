@@ -99,30 +99,20 @@ pub fn vec_dot_f32(w: &[u8], a: &[u8]) -> f32 {
     let a: &[f32] = bytemuck::cast_slice(a);
     match bytemuck::try_cast_slice::<u8, f32>(w) {
         Ok(w) => dot_f32(w, a),
-        Err(_) => dot_by(
-            a.len(),
-            |i| f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]]),
-            |i| a[i],
-        ),
+        Err(_) => {
+            dot_by(a.len(), |i| f32::from_le_bytes([w[4 * i], w[4 * i + 1], w[4 * i + 2], w[4 * i + 3]]), |i| a[i])
+        }
     }
 }
 
 /// F16 weight row times an F16 activation row (both raw bytes), summed in f32.
 pub fn vec_dot_f16(w: &[u8], a: &[u8]) -> f32 {
-    dot_by(
-        w.len() / 2,
-        |i| crate::f16_to_f32(u16_at(w, i)),
-        |i| crate::f16_to_f32(u16_at(a, i)),
-    )
+    dot_by(w.len() / 2, |i| crate::f16_to_f32(u16_at(w, i)), |i| crate::f16_to_f32(u16_at(a, i)))
 }
 
 /// BF16 weight row times a BF16 activation row (both raw bytes), summed in f32.
 pub fn vec_dot_bf16(w: &[u8], a: &[u8]) -> f32 {
-    dot_by(
-        w.len() / 2,
-        |i| bf16_to_f32(u16_at(w, i)),
-        |i| bf16_to_f32(u16_at(a, i)),
-    )
+    dot_by(w.len() / 2, |i| bf16_to_f32(u16_at(w, i)), |i| bf16_to_f32(u16_at(a, i)))
 }
 
 #[cfg(test)]

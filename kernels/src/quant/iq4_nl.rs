@@ -10,9 +10,7 @@ use super::q8_0::BlockQ8_0;
 pub const QK: usize = 32;
 
 /// The 16 levels (`kvalues_iq4nl`), denser near zero where weights cluster.
-pub const KVALUES: [i8; 16] = [
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
+pub const KVALUES: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// ggml's `block_iq4_nl`.
 #[repr(C)]

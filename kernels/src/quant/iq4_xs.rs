@@ -26,8 +26,7 @@ const _: () = assert!(std::mem::size_of::<BlockIq4Xs>() == 136);
 #[inline(always)]
 fn scale(b: &BlockIq4Xs, ib: usize) -> i32 {
     let h = u16::from_le_bytes(b.scales_h);
-    let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F) as i32
-        | ((((h >> (2 * ib)) & 3) as i32) << 4);
+    let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F) as i32 | ((((h >> (2 * ib)) & 3) as i32) << 4);
     ls - 32
 }
 

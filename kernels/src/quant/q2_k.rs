@@ -50,14 +50,10 @@ pub fn dequantize(x: &[BlockQ2K], y: &mut [f32]) {
 pub fn vec_dot(x: &[BlockQ2K], y: &[BlockQ8K]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        let summs: i32 = (0..16)
-            .map(|g| b.bsums[g] as i32 * (a.scales[g] >> 4) as i32)
-            .sum();
+        let summs: i32 = (0..16).map(|g| b.bsums[g] as i32 * (a.scales[g] >> 4) as i32).sum();
         let mut isum = 0i32;
         for g in 0..16 {
-            let s: i32 = (0..16)
-                .map(|l| value(a, 16 * g + l) as i32 * b.qs[16 * g + l] as i32)
-                .sum();
+            let s: i32 = (0..16).map(|l| value(a, 16 * g + l) as i32 * b.qs[16 * g + l] as i32).sum();
             isum += (a.scales[g] & 0x0F) as i32 * s;
         }
         let dall = b.d * f16(a.d);

@@ -27,11 +27,7 @@ const _: () = assert!(std::mem::size_of::<BlockQ3K>() == 110);
 pub(crate) fn scales(raw: &[u8; 12]) -> [i8; 16] {
     let mut s = [0i8; 16];
     for (j, s) in s.iter_mut().enumerate() {
-        let lo = if j < 8 {
-            raw[j] & 0x0F
-        } else {
-            raw[j - 8] >> 4
-        };
+        let lo = if j < 8 { raw[j] & 0x0F } else { raw[j - 8] >> 4 };
         let hi = (raw[8 + j % 4] >> (2 * (j / 4))) & 3;
         *s = (lo | (hi << 4)) as i8 - 32;
     }
@@ -69,9 +65,7 @@ pub fn vec_dot(x: &[BlockQ3K], y: &[BlockQ8K]) -> f32 {
         let sc = scales(&a.scales);
         let mut sumi = 0i32;
         for (g, &s) in sc.iter().enumerate() {
-            let dot: i32 = (0..16)
-                .map(|l| value(a, 16 * g + l) as i32 * b.qs[16 * g + l] as i32)
-                .sum();
+            let dot: i32 = (0..16).map(|l| value(a, 16 * g + l) as i32 * b.qs[16 * g + l] as i32).sum();
             sumi += s as i32 * dot;
         }
         sumf += (f16(a.d) * b.d) * sumi as f32;
@@ -86,9 +80,7 @@ mod tests {
     #[test]
     fn scale_unpacking_matches_ggml_word_shuffle() {
         // ggml unpacks with 32-bit masks; check our per-byte reading against that formulation.
-        let raw: [u8; 12] = [
-            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0xa5, 0x5a, 0xc3, 0x3c,
-        ];
+        let raw: [u8; 12] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0xa5, 0x5a, 0xc3, 0x3c];
         let w = |i: usize| u32::from_le_bytes(raw[4 * i..4 * i + 4].try_into().unwrap());
         let (a0, a1, tmp) = (w(0), w(1), w(2));
         let (k1, k2) = (0x0303_0303u32, 0x0f0f_0f0fu32);
@@ -98,11 +90,7 @@ mod tests {
             ((a0 >> 4) & k2) | (((tmp >> 4) & k1) << 4),
             ((a1 >> 4) & k2) | (((tmp >> 6) & k1) << 4),
         ];
-        let expect: Vec<i8> = words
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .map(|b| b as i8 - 32)
-            .collect();
+        let expect: Vec<i8> = words.iter().flat_map(|w| w.to_le_bytes()).map(|b| b as i8 - 32).collect();
         assert_eq!(scales(&raw).to_vec(), expect);
     }
 }

@@ -55,8 +55,7 @@ pub fn vec_dot(x: &[BlockQ4_1], y: &[BlockQ8_1]) -> f32 {
     for (a, b) in x.iter().zip(y) {
         let mut sumi = 0i32;
         for j in 0..QK / 2 {
-            sumi += (a.qs[j] & 0x0F) as i32 * b.qs[j] as i32
-                + (a.qs[j] >> 4) as i32 * b.qs[j + QK / 2] as i32;
+            sumi += (a.qs[j] & 0x0F) as i32 * b.qs[j] as i32 + (a.qs[j] >> 4) as i32 * b.qs[j + QK / 2] as i32;
         }
         sumf += (f16(a.d) * f16(b.d)) * sumi as f32 + f16(a.m) * f16(b.s);
     }
@@ -70,11 +69,7 @@ mod tests {
     #[test]
     fn known_block() {
         // d = 0.5, m = -1, nibbles 0..15 in the low halves and 15..0 in the high halves.
-        let mut b = BlockQ4_1 {
-            d: to_f16(0.5),
-            m: to_f16(-1.0),
-            qs: [0; 16],
-        };
+        let mut b = BlockQ4_1 { d: to_f16(0.5), m: to_f16(-1.0), qs: [0; 16] };
         for j in 0..16 {
             b.qs[j] = j as u8 | ((15 - j as u8) << 4);
         }

@@ -30,10 +30,7 @@ pub(crate) fn scale_min(j: usize, q: &[u8; 12]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
-        (
-            (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4),
-            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
-        )
+        ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
     }
 }
 
@@ -88,9 +85,7 @@ pub fn vec_dot(x: &[BlockQ4K], y: &[BlockQ8K]) -> f32 {
             }
             sumi = sumi.wrapping_add(sc[2 * c] as i32 * lo + sc[2 * c + 1] as i32 * hi);
         }
-        let summ: i32 = (0..8)
-            .map(|j| mn[j] as i32 * (b.bsums[2 * j] as i32 + b.bsums[2 * j + 1] as i32))
-            .sum();
+        let summ: i32 = (0..8).map(|j| mn[j] as i32 * (b.bsums[2 * j] as i32 + b.bsums[2 * j + 1] as i32)).sum();
         // ggml's repacked kernel: the integer sums times (d_w * d_a), one FMA per super-block.
         acc = (sumi as f32).mul_add(f16(a.d) * b.d, acc);
         acc_m = (summ as f32).mul_add(f16(a.dmin) * b.d, acc_m);
@@ -138,8 +133,7 @@ pub fn vec_dot_x4_gemm_scalar(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
                 }
                 let sumi = sc[2 * c] as i32 * lo + sc[2 * c + 1] as i32 * hi;
                 acc[t] = (sumi as f32).mul_add(f16(a.d) * b.d, acc[t]);
-                acc_m[t] =
-                    (mins_dot_pair(&mn, &b.bsums, c) as f32).mul_add(f16(a.dmin) * b.d, acc_m[t]);
+                acc_m[t] = (mins_dot_pair(&mn, &b.bsums, c) as f32).mul_add(f16(a.dmin) * b.d, acc_m[t]);
             }
         }
     }
@@ -191,9 +185,7 @@ mod tests {
     fn gemm_order_simd_matches_scalar() {
         let mut seed = 7u64;
         let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
         let x: Vec<BlockQ4K> = (0..3)
@@ -206,13 +198,8 @@ mod tests {
                 b
             })
             .collect();
-        let rows: Vec<Vec<f32>> = (0..4)
-            .map(|_| {
-                (0..3 * QK_K)
-                    .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
-                    .collect()
-            })
-            .collect();
+        let rows: Vec<Vec<f32>> =
+            (0..4).map(|_| (0..3 * QK_K).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect()).collect();
         let acts: Vec<Vec<BlockQ8K>> = rows
             .iter()
             .map(|r| {
@@ -227,11 +214,7 @@ mod tests {
         // The same value as one row at a time, up to the f32 rounding of the order.
         for t in 0..4 {
             let one = vec_dot(&x, y[t]);
-            assert!(
-                (one - want[t]).abs() <= 1e-4 * one.abs().max(1.0),
-                "{one} vs {}",
-                want[t]
-            );
+            assert!((one - want[t]).abs() <= 1e-4 * one.abs().max(1.0), "{one} vs {}", want[t]);
         }
     }
 }

@@ -68,11 +68,7 @@ pub fn quantize(x: &[f32], y: &mut [BlockQ5_0]) {
 pub fn vec_dot(x: &[BlockQ5_0], y: &[BlockQ8_0]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        let sumi: i32 = unpack(a)
-            .iter()
-            .zip(&b.qs)
-            .map(|(&p, &q)| p as i32 * q as i32)
-            .sum();
+        let sumi: i32 = unpack(a).iter().zip(&b.qs).map(|(&p, &q)| p as i32 * q as i32).sum();
         sumf += (f16(a.d) * f16(b.d)) * sumi as f32;
     }
     sumf
@@ -85,11 +81,7 @@ mod tests {
     #[test]
     fn known_block() {
         // Element j gets the 5-bit value j: low nibble j & 15, 5th bit j >> 4.
-        let mut b = BlockQ5_0 {
-            d: to_f16(2.0),
-            qh: [0; 4],
-            qs: [0; 16],
-        };
+        let mut b = BlockQ5_0 { d: to_f16(2.0), qh: [0; 4], qs: [0; 16] };
         let mut qh = 0u32;
         for j in 0..32u32 {
             let (lo, hi) = (j & 15, j >> 4);

@@ -71,11 +71,7 @@ pub fn quantize(x: &[f32], y: &mut [BlockQ5_1]) {
 pub fn vec_dot(x: &[BlockQ5_1], y: &[BlockQ8_1]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        let sumi: i32 = unpack(a)
-            .iter()
-            .zip(&b.qs)
-            .map(|(&p, &q)| p as i32 * q as i32)
-            .sum();
+        let sumi: i32 = unpack(a).iter().zip(&b.qs).map(|(&p, &q)| p as i32 * q as i32).sum();
         sumf += (f16(a.d) * f16(b.d)) * sumi as f32 + f16(a.m) * f16(b.s);
     }
     sumf

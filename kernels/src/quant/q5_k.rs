@@ -68,9 +68,7 @@ pub fn vec_dot(x: &[BlockQ5K], y: &[BlockQ8K]) -> f32 {
             let hi: i32 = (32..64).map(|l| v[l] as i32 * q8[l] as i32).sum();
             sumi += sc[2 * c] as i32 * lo + sc[2 * c + 1] as i32 * hi;
         }
-        let summ: i32 = (0..8)
-            .map(|j| mn[j] as i32 * (b.bsums[2 * j] as i32 + b.bsums[2 * j + 1] as i32))
-            .sum();
+        let summ: i32 = (0..8).map(|j| mn[j] as i32 * (b.bsums[2 * j] as i32 + b.bsums[2 * j + 1] as i32)).sum();
         let d = b.d * f16(a.d);
         let dmin = b.d * f16(a.dmin);
         sumf += d * sumi as f32 - dmin * summ as f32;

@@ -61,11 +61,7 @@ pub fn vec_dot(x: &[BlockQ6K], y: &[BlockQ8K]) -> f32 {
             let v = unpack_half(a, h);
             for g in 0..8 {
                 let q8 = &b.qs[128 * h + 16 * g..128 * h + 16 * g + 16];
-                let s: i32 = v[16 * g..16 * g + 16]
-                    .iter()
-                    .zip(q8)
-                    .map(|(&p, &q)| p as i32 * q as i32)
-                    .sum();
+                let s: i32 = v[16 * g..16 * g + 16].iter().zip(q8).map(|(&p, &q)| p as i32 * q as i32).sum();
                 sumi += a.scales[8 * h + g] as i32 * s;
             }
         }

@@ -48,11 +48,7 @@ pub fn quantize(x: &[f32], y: &mut [BlockQ8_0]) {
 pub fn vec_dot(x: &[BlockQ8_0], y: &[BlockQ8_0]) -> f32 {
     let mut sumf = 0.0f32;
     for (a, b) in x.iter().zip(y) {
-        let sumi: i32 =
-            a.qs.iter()
-                .zip(&b.qs)
-                .map(|(&p, &q)| p as i32 * q as i32)
-                .sum();
+        let sumi: i32 = a.qs.iter().zip(&b.qs).map(|(&p, &q)| p as i32 * q as i32).sum();
         sumf += sumi as f32 * (f16(a.d) * f16(b.d));
     }
     sumf

@@ -17,27 +17,15 @@ pub(super) fn budget(ty: GgmlType, act: GgmlType, w: &[f32], x: &[f32], raw: &[u
     let mag: f64 = w.iter().zip(x).map(|(w, x)| (w * x).abs() as f64).sum();
     let per_elem: f64 = match act {
         GgmlType::F32 => 0.0,
-        GgmlType::F16 => w
-            .iter()
-            .zip(x)
-            .map(|(w, x)| (w * x).abs() as f64 * 2f64.powi(-11))
-            .sum(),
-        GgmlType::BF16 => w
-            .iter()
-            .zip(x)
-            .map(|(w, x)| (w * x).abs() as f64 * 2f64.powi(-8))
-            .sum(),
+        GgmlType::F16 => w.iter().zip(x).map(|(w, x)| (w * x).abs() as f64 * 2f64.powi(-11)).sum(),
+        GgmlType::BF16 => w.iter().zip(x).map(|(w, x)| (w * x).abs() as f64 * 2f64.powi(-8)).sum(),
         _ => {
             let bl = act.block_len();
             w.chunks(bl)
                 .zip(x.chunks(bl))
                 .map(|(wb, xb)| {
                     let d = xb.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64 / 127.0;
-                    let step = if act == GgmlType::Q8_K {
-                        0.5
-                    } else {
-                        0.5 + 127.0 * 2f64.powi(-11)
-                    };
+                    let step = if act == GgmlType::Q8_K { 0.5 } else { 0.5 + 127.0 * 2f64.powi(-11) };
                     wb.iter().map(|w| w.abs() as f64).sum::<f64>() * d * step * 1.001
                 })
                 .sum()
@@ -56,9 +44,7 @@ pub(super) fn budget(ty: GgmlType, act: GgmlType, w: &[f32], x: &[f32], raw: &[u
             };
             raw.chunks(ty.block_bytes())
                 .zip(x.chunks(32))
-                .map(|(b, xb)| {
-                    m(b) * xb.iter().map(|v| v.abs() as f64).sum::<f64>() * 1.01 * 2f64.powi(-11)
-                })
+                .map(|(b, xb)| m(b) * xb.iter().map(|v| v.abs() as f64).sum::<f64>() * 1.01 * 2f64.powi(-11))
                 .sum()
         }
         _ => 0.0,
@@ -106,15 +92,9 @@ fn quantized_dots_are_within_budget_of_f32() {
 fn round_trip_error_bounds() {
     let mut rng = Rng::new(11);
     let n = 32 * 40;
-    for ty in [
-        GgmlType::Q4_0,
-        GgmlType::Q4_1,
-        GgmlType::Q5_0,
-        GgmlType::Q5_1,
-        GgmlType::Q8_0,
-        GgmlType::F16,
-        GgmlType::BF16,
-    ] {
+    for ty in
+        [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q8_0, GgmlType::F16, GgmlType::BF16]
+    {
         let x = activations(&mut rng, n);
         let mut raw = vec![0u8; ty.row_bytes(n).unwrap()];
         crate::quantize_row(ty, &x, &mut raw).unwrap();
@@ -122,9 +102,7 @@ fn round_trip_error_bounds() {
         crate::dequantize_row(ty, &raw, &mut y).unwrap();
         for (xb, yb) in x.chunks(32).zip(y.chunks(32)) {
             let amax = xb.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let (min, max) = xb
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let (min, max) = xb.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
             // Steps: symmetric formats span [-amax, amax] in 2^bits steps (the clamp at the top
             // can cost a whole step); the offset formats span [min, max].
             let tol = match ty {

@@ -10,10 +10,7 @@ use crate::GgmlType;
 
 /// The levels to compare against scalar; prints what is skipped.
 fn fast_levels() -> Vec<Level> {
-    let levels: Vec<Level> = cpu::supported_levels()
-        .into_iter()
-        .filter(|&l| l > Level::Scalar)
-        .collect();
+    let levels: Vec<Level> = cpu::supported_levels().into_iter().filter(|&l| l > Level::Scalar).collect();
     for l in [Level::Avx2, Level::Avx512] {
         if !levels.contains(&l) {
             println!("skipping level {}: this CPU lacks it", l.name());
@@ -28,18 +25,9 @@ fn quantizers_match_scalar_bit_for_bit() {
     let mut rng = Rng::new(1);
     for level in fast_levels() {
         let fast = table(level);
-        for act in [
-            GgmlType::Q8_0,
-            GgmlType::Q8_1,
-            GgmlType::Q8_K,
-            GgmlType::F16,
-            GgmlType::F32,
-        ] {
+        for act in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K, GgmlType::F16, GgmlType::F32] {
             // Any weight type paired with `act` carries its quantizer.
-            let Some(ty) = kernel_types()
-                .into_iter()
-                .find(|&t| scalar.get(t).unwrap().act == act)
-            else {
+            let Some(ty) = kernel_types().into_iter().find(|&t| scalar.get(t).unwrap().act == act) else {
                 continue;
             };
             let (s, f) = (scalar.get(ty).unwrap(), fast.get(ty).unwrap());
@@ -65,13 +53,7 @@ fn quantizers_match_scalar_bit_for_bit() {
                     (s.quantize)(&x, a);
                     (f.quantize)(&x, b);
                 }
-                assert_eq!(
-                    a,
-                    b,
-                    "{} quantizer, level {}, n = {n}",
-                    act.name(),
-                    level.name()
-                );
+                assert_eq!(a, b, "{} quantizer, level {}, n = {n}", act.name(), level.name());
             }
         }
     }
@@ -91,8 +73,7 @@ fn dot_products_match_scalar() {
                     let w = weights(&mut rng, ty, n);
                     let x = activations(&mut rng, n);
                     let mut a = vec![0u64; s.act.row_bytes(n).unwrap().div_ceil(8)];
-                    let a = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut a)
-                        [..s.act.row_bytes(n).unwrap()];
+                    let a = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut a)[..s.act.row_bytes(n).unwrap()];
                     // SAFETY: both tables are for levels this CPU supports.
                     let (want, got) = unsafe {
                         (s.quantize)(&x, a);
@@ -127,10 +108,7 @@ fn float_helpers_match_scalar() {
             // SAFETY: both tables are for levels this CPU supports.
             let (want, got) = unsafe { ((scalar.dot_f32)(&a, &b), (fast.dot_f32)(&a, &b)) };
             let mag: f32 = a.iter().zip(&b).map(|(x, y)| (x * y).abs()).sum();
-            assert!(
-                (want - got).abs() <= 1e-5 * mag + 1e-6,
-                "dot_f32 n = {n}: {want} vs {got}"
-            );
+            assert!((want - got).abs() <= 1e-5 * mag + 1e-6, "dot_f32 n = {n}: {want} vs {got}");
 
             let (mut y1, mut y2) = (b.clone(), b.clone());
             // SAFETY: as above.
@@ -139,10 +117,7 @@ fn float_helpers_match_scalar() {
                 (fast.axpy)(0.75, &a, &mut y2);
             }
             for (p, q) in y1.iter().zip(&y2) {
-                assert!(
-                    (p - q).abs() <= 1e-6 * (1.0 + p.abs()),
-                    "axpy n = {n}: {p} vs {q}"
-                );
+                assert!((p - q).abs() <= 1e-6 * (1.0 + p.abs()), "axpy n = {n}: {p} vs {q}");
             }
         }
     }
@@ -165,11 +140,7 @@ fn env_cap_is_honoured() {
     }
     let exe = std::env::current_exe().unwrap();
     let status = std::process::Command::new(exe)
-        .args([
-            "--exact",
-            "tests::harness::env_cap_is_honoured",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "tests::harness::env_cap_is_honoured", "--test-threads=1"])
         .env("ROLLAMA_CPU", "scalar")
         .env("ROLLAMA_KERNELS_CHILD", "1")
         .status()

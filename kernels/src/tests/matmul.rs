@@ -40,27 +40,17 @@ fn matmul_matches_naive_reference() {
                 for pool in &pools {
                     let mut out = vec![f32::NAN; n * rows];
                     matmul_with(t, pool, view, &x, n, &mut out).unwrap();
-                    assert_eq!(
-                        out,
-                        per_row,
-                        "{ty} level {} n = {n} threads = {}",
-                        level.name(),
-                        pool.n_threads()
-                    );
+                    assert_eq!(out, per_row, "{ty} level {} n = {n} threads = {}", level.name(), pool.n_threads());
                     // And close to the f32 reference.
                     for tt in 0..n {
                         for r in 0..rows {
                             let wr = &wf[r * cols..(r + 1) * cols];
                             let xr = &x[tt * cols..(tt + 1) * cols];
-                            let exact: f64 =
-                                wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                            let exact: f64 = wr.iter().zip(xr).map(|(a, b)| *a as f64 * *b as f64).sum();
                             let raw = &w[r * view.row_bytes()..(r + 1) * view.row_bytes()];
                             let tol = super::accuracy::budget(ty, k.act, wr, xr, raw);
                             let got = out[tt * rows + r] as f64;
-                            assert!(
-                                (got - exact).abs() <= tol,
-                                "{ty}: {got} vs {exact} (tol {tol})"
-                            );
+                            assert!((got - exact).abs() <= tol, "{ty}: {got} vs {exact} (tol {tol})");
                         }
                     }
                 }
@@ -83,11 +73,7 @@ fn matmul_public_entry_point_and_large_n() {
     let mut one = vec![0.0; rows];
     for t in [0, 13, 32] {
         crate::matmul(&pool, view, &x[t * cols..(t + 1) * cols], 1, &mut one).unwrap();
-        assert_eq!(
-            &out[t * rows..(t + 1) * rows],
-            &one[..],
-            "row {t} of a batch equals the same row alone"
-        );
+        assert_eq!(&out[t * rows..(t + 1) * rows], &one[..], "row {t} of a batch equals the same row alone");
     }
 }
 
@@ -95,18 +81,9 @@ fn matmul_public_entry_point_and_large_n() {
 fn malformed_inputs_are_errors() {
     let pool = ThreadPool::new(2);
     let w = vec![0u8; 4 * 20]; // 4 rows of 32 Q4_1 weights
-    assert!(matches!(
-        WeightView::new(GgmlType::Q4_1, 4, 32, &w[1..]),
-        Err(KernelError::ShapeMismatch { .. })
-    ));
-    assert!(matches!(
-        WeightView::new(GgmlType::Q4_1, 4, 33, &w),
-        Err(KernelError::BadRowLength { .. })
-    ));
-    assert!(matches!(
-        WeightView::new(GgmlType::Q4_1, usize::MAX, 32, &w),
-        Err(KernelError::Overflow { .. })
-    ));
+    assert!(matches!(WeightView::new(GgmlType::Q4_1, 4, 32, &w[1..]), Err(KernelError::ShapeMismatch { .. })));
+    assert!(matches!(WeightView::new(GgmlType::Q4_1, 4, 33, &w), Err(KernelError::BadRowLength { .. })));
+    assert!(matches!(WeightView::new(GgmlType::Q4_1, usize::MAX, 32, &w), Err(KernelError::Overflow { .. })));
     let view = WeightView::new(GgmlType::Q4_1, 4, 32, &w).unwrap();
     let x = vec![0.0; 64];
     let mut out = vec![0.0; 8];
@@ -116,24 +93,13 @@ fn malformed_inputs_are_errors() {
     crate::matmul(&pool, view, &x, 2, &mut out).unwrap();
     crate::matmul(&pool, view, &[], 0, &mut []).unwrap();
     // A view built by hand with inconsistent fields is caught too.
-    let bad = WeightView {
-        ty: GgmlType::Q4_1,
-        rows: 5,
-        cols: 32,
-        data: &w,
-    };
+    let bad = WeightView { ty: GgmlType::Q4_1, rows: 5, cols: 32, data: &w };
     assert!(crate::matmul(&pool, bad, &x[..32], 1, &mut out[..5]).is_err());
     // Types without kernels.
     let iq = vec![0u8; 66];
     let view = WeightView::new(GgmlType::IQ2_XXS, 1, 256, &iq).unwrap();
     let e = crate::matmul(&pool, view, &[0.0; 256], 1, &mut [0.0]).unwrap_err();
-    assert_eq!(
-        e,
-        KernelError::Unsupported {
-            ty: GgmlType::IQ2_XXS,
-            op: "matmul"
-        }
-    );
+    assert_eq!(e, KernelError::Unsupported { ty: GgmlType::IQ2_XXS, op: "matmul" });
     println!("{e}");
 
     let mut y = vec![0.0; 32];
@@ -150,35 +116,15 @@ fn unaligned_weight_data_is_fine() {
     // Views at odd byte offsets, as inside a memory-mapped file.
     let mut rng = Rng::new(22);
     let pool = ThreadPool::new(2);
-    for ty in [
-        GgmlType::F32,
-        GgmlType::F16,
-        GgmlType::Q4_0,
-        GgmlType::Q8_0,
-        GgmlType::Q6_K,
-    ] {
+    for ty in [GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q6_K] {
         let (rows, cols) = (9, if ty.block_len() == 256 { 256 } else { 64 });
         let w = weights(&mut rng, ty, rows * cols);
         let mut shifted = vec![0u8; w.len() + 1];
         shifted[1..].copy_from_slice(&w);
         let x = activations(&mut rng, cols);
         let (mut a, mut b) = (vec![0.0; rows], vec![0.0; rows]);
-        crate::matmul(
-            &pool,
-            WeightView::new(ty, rows, cols, &w).unwrap(),
-            &x,
-            1,
-            &mut a,
-        )
-        .unwrap();
-        crate::matmul(
-            &pool,
-            WeightView::new(ty, rows, cols, &shifted[1..]).unwrap(),
-            &x,
-            1,
-            &mut b,
-        )
-        .unwrap();
+        crate::matmul(&pool, WeightView::new(ty, rows, cols, &w).unwrap(), &x, 1, &mut a).unwrap();
+        crate::matmul(&pool, WeightView::new(ty, rows, cols, &shifted[1..]).unwrap(), &x, 1, &mut b).unwrap();
         assert_eq!(a, b, "{ty}");
     }
 }

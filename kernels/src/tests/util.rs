@@ -108,10 +108,7 @@ pub fn weights(rng: &mut Rng, ty: GgmlType, n: usize) -> Vec<u8> {
 
 /// Every weight type with kernels.
 pub fn kernel_types() -> Vec<GgmlType> {
-    GgmlType::ALL
-        .into_iter()
-        .filter(|t| t.has_kernels())
-        .collect()
+    GgmlType::ALL.into_iter().filter(|t| t.has_kernels()).collect()
 }
 
 /// Row lengths to test for `ty`: whole blocks, but chosen not to be multiples of the SIMD

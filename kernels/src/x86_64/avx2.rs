@@ -79,9 +79,7 @@ fn ld_bf16x8(s: &[u8], i: usize) -> __m256 {
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) fn f16x(b: [u8; 2]) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(
-        _mm_cvtsi32_si128(u16::from_le_bytes(b) as i32),
-    ))
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes(b) as i32)))
 }
 
 /// Encodes an f16 field with F16C, rounding to nearest even.
@@ -117,10 +115,7 @@ pub(crate) fn hsum_i32(v: __m256i) -> i32 {
 #[target_feature(enable = "avx2")]
 pub(crate) fn nibbles(qs: &[u8]) -> __m256i {
     let t = ld128(qs);
-    _mm256_and_si256(
-        _mm256_set_m128i(_mm_srli_epi16::<4>(t), t),
-        _mm256_set1_epi8(0x0F),
-    )
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16::<4>(t), t), _mm256_set1_epi8(0x0F))
 }
 
 /// The 32 bits of `qh` as bytes: 0xFF where bit i is set, 0 elsewhere.
@@ -131,12 +126,7 @@ fn bits_to_bytes(qh: [u8; 4]) -> __m256i {
     // broadcast, so the high lane can name bytes 2 and 3 by their in-lane index too.
     let spread = _mm256_shuffle_epi8(
         _mm256_set1_epi32(i32::from_le_bytes(qh)),
-        _mm256_setr_epi64x(
-            0,
-            0x0101_0101_0101_0101,
-            0x0202_0202_0202_0202,
-            0x0303_0303_0303_0303,
-        ),
+        _mm256_setr_epi64x(0, 0x0101_0101_0101_0101, 0x0202_0202_0202_0202, 0x0303_0303_0303_0303),
     );
     let select = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
     _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select)
@@ -181,9 +171,7 @@ fn round_block32(x: &[f32]) -> (f32, [__m256i; 4]) {
     let d = amax / 127.0;
     let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
     let q = v.map(|v| {
-        _mm256_cvtps_epi32(_mm256_round_ps::<
-            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
-        >(_mm256_mul_ps(v, id)))
+        _mm256_cvtps_epi32(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(v, id)))
     });
     (d, q)
 }
@@ -195,10 +183,7 @@ pub(crate) fn pack_i32_to_i8(q: [__m256i; 4]) -> __m256i {
     // The packs work per 128-bit lane and interleave the lanes; the permute restores order.
     let a = _mm256_packs_epi32(q[0], q[1]);
     let b = _mm256_packs_epi32(q[2], q[3]);
-    _mm256_permutevar8x32_epi32(
-        _mm256_packs_epi16(a, b),
-        _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
-    )
+    _mm256_permutevar8x32_epi32(_mm256_packs_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
 /// Q8_0 activations; bit-identical to `quant::q8_0::quantize`.
@@ -223,10 +208,7 @@ pub unsafe fn quantize_q8_1(x: &[f32], y: &mut [BlockQ8_1]) {
     for (x, b) in x.chunks_exact(32).zip(y.iter_mut()) {
         let (d, q) = round_block32(x);
         b.d = to_f16x(d);
-        let sum = hsum_i32(_mm256_add_epi32(
-            _mm256_add_epi32(q[0], q[1]),
-            _mm256_add_epi32(q[2], q[3]),
-        ));
+        let sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
         b.s = to_f16x(d * sum as f32);
         st256(&mut b.qs, pack_i32_to_i8(q));
     }
@@ -387,10 +369,7 @@ pub unsafe fn vec_dot_iq4_nl(x: &[BlockIq4Nl], y: &[BlockQ8_0]) -> f32 {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn reduce4(acc: [__m256; 4]) -> f32 {
-    hsum(_mm256_add_ps(
-        _mm256_add_ps(acc[0], acc[2]),
-        _mm256_add_ps(acc[1], acc[3]),
-    ))
+    hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3])))
 }
 
 /// The float dot loop: 32 elements per step into four accumulators, then 8 at a time, then a
@@ -485,8 +464,7 @@ pub unsafe fn quantize_f16(x: &[f32], out: &mut [u8]) {
     while i + 8 <= n {
         // SAFETY: i + 8 <= n bounds both the 8 floats read and the 16 bytes written.
         unsafe {
-            let h =
-                _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(x.as_ptr().add(i)));
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(x.as_ptr().add(i)));
             _mm_storeu_si128(out.as_mut_ptr().add(2 * i).cast(), h);
         }
         i += 8;
@@ -507,10 +485,7 @@ pub unsafe fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
         // SAFETY: i + 8 <= n bounds the 8 floats read from x and read/written in y.
         unsafe {
             let yp = y.as_mut_ptr().add(i);
-            _mm256_storeu_ps(
-                yp,
-                _mm256_fmadd_ps(av, _mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(yp)),
-            );
+            _mm256_storeu_ps(yp, _mm256_fmadd_ps(av, _mm256_loadu_ps(x.as_ptr().add(i)), _mm256_loadu_ps(yp)));
         }
         i += 8;
     }

@@ -37,10 +37,7 @@ pub unsafe fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8K]) {
         let target = _mm256_set1_ps(amax);
         let mut max = amax;
         for k in 0..QK_K / 8 {
-            let hit = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(
-                _mm256_andnot_ps(sign, ld(k)),
-                target,
-            ));
+            let hit = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, ld(k)), target));
             if hit != 0 {
                 max = x[8 * k + hit.trailing_zeros() as usize];
                 break;
@@ -53,9 +50,10 @@ pub unsafe fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8K]) {
         let ones16 = _mm256_set1_epi16(1);
         for g in 0..QK_K / 32 {
             let q: [__m256i; 4] = std::array::from_fn(|k| {
-                let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-                    _mm256_mul_ps(vs, ld(4 * g + k)),
-                );
+                let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+                    vs,
+                    ld(4 * g + k),
+                ));
                 _mm256_min_epi32(_mm256_cvtps_epi32(r), cap)
             });
             let bytes = pack_i32_to_i8(q);
@@ -74,9 +72,7 @@ pub unsafe fn quantize_q8_k(x: &[f32], y: &mut [BlockQ8K]) {
 /// The integer sum of `mins[j] * (bsums[2j] + bsums[2j + 1])` of Q4_K/Q5_K.
 #[inline(always)]
 fn mins_dot(mn: &[u8; 8], bsums: &[i16; 16]) -> i32 {
-    (0..8)
-        .map(|j| mn[j] as i32 * (bsums[2 * j] as i32 + bsums[2 * j + 1] as i32))
-        .sum()
+    (0..8).map(|j| mn[j] as i32 * (bsums[2 * j] as i32 + bsums[2 * j + 1] as i32)).sum()
 }
 
 /// Q4_K weights times Q8_K activations, in the order of `quant::q4_k::vec_dot`.
@@ -143,10 +139,7 @@ pub unsafe fn vec_dot_q4_k_x4(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
             let b = &y[t][i];
             let mut sumi = _mm256_setzero_si256();
             for c in 0..4 {
-                let pl = _mm256_madd_epi16(
-                    scale[2 * c],
-                    _mm256_maddubs_epi16(q[2 * c], ld256(&b.qs[64 * c..])),
-                );
+                let pl = _mm256_madd_epi16(scale[2 * c], _mm256_maddubs_epi16(q[2 * c], ld256(&b.qs[64 * c..])));
                 let ph = _mm256_madd_epi16(
                     scale[2 * c + 1],
                     _mm256_maddubs_epi16(q[2 * c + 1], ld256(&b.qs[64 * c + 32..])),
@@ -185,10 +178,7 @@ pub unsafe fn vec_dot_q4_k_x4_gemm(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32;
         for t in 0..4 {
             let b = &y[t][i];
             for c in 0..4 {
-                let pl = _mm256_madd_epi16(
-                    scale[2 * c],
-                    _mm256_maddubs_epi16(q[2 * c], ld256(&b.qs[64 * c..])),
-                );
+                let pl = _mm256_madd_epi16(scale[2 * c], _mm256_maddubs_epi16(q[2 * c], ld256(&b.qs[64 * c..])));
                 let ph = _mm256_madd_epi16(
                     scale[2 * c + 1],
                     _mm256_maddubs_epi16(q[2 * c + 1], ld256(&b.qs[64 * c + 32..])),
@@ -313,10 +303,7 @@ fn unpack_q6_k(a: &BlockQ6K) -> ([__m256i; 8], [__m256i; 8]) {
         let hb = ld256(&a.qh[32 * h..]);
         // Quarter k: low nibbles of l1, l2, then high nibbles of l1, l2; high bits 2k..2k+2.
         let quarters = [
-            _mm256_or_si256(
-                _mm256_and_si256(l1, m4),
-                _mm256_slli_epi16::<4>(_mm256_and_si256(hb, m2)),
-            ),
+            _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16::<4>(_mm256_and_si256(hb, m2))),
             _mm256_or_si256(
                 _mm256_and_si256(l2, m4),
                 _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<2>(hb), m2)),

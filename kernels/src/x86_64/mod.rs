@@ -11,8 +11,8 @@ pub mod avx2_k;
 use crate::cpu::Level;
 use crate::dispatch::Table;
 use crate::quant::{
-    BlockIq4Nl, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K,
-    BlockQ8_0, BlockQ8_1,
+    BlockIq4Nl, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ8_1,
 };
 use crate::GgmlType;
 
@@ -22,10 +22,7 @@ macro_rules! simd_dot {
         /// # Safety
         /// The CPU must support the target features of the wrapped kernel.
         unsafe fn $name(w: &[u8], a: &[u8]) -> f32 {
-            let (w, a) = (
-                bytemuck::cast_slice::<u8, $w>(w),
-                bytemuck::cast_slice::<u8, $a>(a),
-            );
+            let (w, a) = (bytemuck::cast_slice::<u8, $w>(w), bytemuck::cast_slice::<u8, $a>(a));
             // SAFETY: the caller guarantees the CPU features (see `dispatch`).
             unsafe { $f(w, a) }
         }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use rollama_engine::gguf::GgufFile;
 use rollama_engine::modelfile::{Modelfile, Parameters};
-use rollama_engine::store::{validate_create_file_path, Digest, Message, ModelBuilder, Name, StoreError, MEDIA_TYPE_TEMPLATE};
+use rollama_engine::store::{
+    validate_create_file_path, Digest, Message, ModelBuilder, Name, StoreError, MEDIA_TYPE_TEMPLATE,
+};
 use rollama_engine::template;
 use serde_json::{json, Map, Value};
 
@@ -98,7 +100,10 @@ pub fn create(state: &AppState, req: &mut Request) -> Result<Reply, ApiError> {
 
 /// The current form: `{model, from, files, template, system, parameters, messages, license}`.
 fn plan_from_json(body: &Map<String, Value>) -> Result<Plan, ApiError> {
-    let mut p = Plan { name: str_field(body, "model")?.or(str_field(body, "name")?).unwrap_or("").to_string(), ..Plan::default() };
+    let mut p = Plan {
+        name: str_field(body, "model")?.or(str_field(body, "name")?).unwrap_or("").to_string(),
+        ..Plan::default()
+    };
     if let Some(from) = str_field(body, "from")?.filter(|f| !f.is_empty()) {
         match Digest::parse(from) {
             Ok(d) => p.from_blob = Some(d),
@@ -109,7 +114,10 @@ fn plan_from_json(body: &Map<String, Value>) -> Result<Plan, ApiError> {
         let files = files.as_object().ok_or_else(|| ApiError::bad_request("files must be an object"))?;
         for (file, digest) in files {
             validate_create_file_path(file)?;
-            let digest = digest.as_str().filter(|d| !d.is_empty()).ok_or_else(|| ApiError::bad_request("invalid digest format"))?;
+            let digest = digest
+                .as_str()
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| ApiError::bad_request("invalid digest format"))?;
             let d = Digest::parse(digest)?;
             if p.from_blob.replace(d).is_some() {
                 return Err(ApiError::bad_request("only one GGUF file per model is supported (split GGUFs are not)"));
@@ -129,15 +137,18 @@ fn plan_from_json(body: &Map<String, Value>) -> Result<Plan, ApiError> {
         p.parameters = check_parameters(params)?;
     }
     if let Some(msgs) = body.get("messages").filter(|v| !v.is_null()) {
-        let msgs: Vec<Message> = serde_json::from_value(msgs.clone()).map_err(|e| ApiError::bad_request(format!("messages: {e}")))?;
+        let msgs: Vec<Message> =
+            serde_json::from_value(msgs.clone()).map_err(|e| ApiError::bad_request(format!("messages: {e}")))?;
         p.messages = Some(msgs);
     }
     p.licenses = match body.get("license") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => {
-            a.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<_>>().ok_or_else(|| ApiError::bad_request("license must be a string or a list of strings"))?
-        }
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request("license must be a string or a list of strings"))?,
         Some(_) => return Err(ApiError::bad_request("license must be a string or a list of strings")),
     };
     Ok(p)
@@ -188,8 +199,11 @@ fn plan_from_modelfile(body: &Map<String, Value>) -> Result<Plan, ApiError> {
     if let Value::Object(m) = params.to_json() {
         p.parameters = m;
     }
-    let messages: Vec<Message> =
-        mf.messages().into_iter().map(|(role, content)| Message { role: role.to_string(), content: content.to_string() }).collect();
+    let messages: Vec<Message> = mf
+        .messages()
+        .into_iter()
+        .map(|(role, content)| Message { role: role.to_string(), content: content.to_string() })
+        .collect();
     if !messages.is_empty() {
         p.messages = Some(messages);
     }

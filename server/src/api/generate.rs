@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use rollama_engine::generate::{generate_with, GenerateStats, TokenLogprob};
-use rollama_engine::tokenizer::Tokenizer;
 use rollama_engine::json::Format;
+use rollama_engine::tokenizer::Tokenizer;
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
@@ -120,7 +120,8 @@ pub fn generate_route(state: &AppState, req: &mut Request) -> Result<Reply, ApiE
     let raw = body.get("raw").and_then(Value::as_bool).unwrap_or(false);
     let context: Vec<u32> = match body.get("context") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| ApiError::bad_request("context must be an array of token ids"))?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| ApiError::bad_request("context must be an array of token ids"))?,
     };
     if raw && (template.is_some() || system.is_some() || !context.is_empty()) {
         return Err(ApiError::bad_request("raw mode does not support template, system, or context"));

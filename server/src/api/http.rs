@@ -109,7 +109,8 @@ impl Server {
         n_workers: usize,
         handle: Arc<dyn Fn(&mut Request) -> Result<Reply, ApiError> + Send + Sync>,
     ) -> std::io::Result<Server> {
-        let http = tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("listening on {addr}: {e}")))?;
+        let http =
+            tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(format!("listening on {addr}: {e}")))?;
         let addr = http
             .server_addr()
             .to_ip()
@@ -203,7 +204,8 @@ fn send(req: Request, reply: Reply) -> std::io::Result<()> {
 fn respond(req: Request, status: u16, content_type: &str, body: Vec<u8>, head_only: bool) -> std::io::Result<()> {
     let header = tiny_http::Header::from_bytes("Content-Type", content_type).expect("a valid header");
     let len = body.len();
-    let data: Box<dyn Read + Send> = if head_only { Box::new(std::io::empty()) } else { Box::new(std::io::Cursor::new(body)) };
+    let data: Box<dyn Read + Send> =
+        if head_only { Box::new(std::io::empty()) } else { Box::new(std::io::Cursor::new(body)) };
     let resp = tiny_http::Response::new(tiny_http::StatusCode(status), vec![header], data, Some(len), None);
     req.inner.respond(resp)
 }

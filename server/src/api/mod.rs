@@ -9,8 +9,8 @@ mod generate;
 mod http;
 mod models;
 mod options;
-mod transfer;
 pub mod time;
+mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,8 +116,8 @@ fn route(state: &AppState, req: &mut Request) -> Result<Reply, ApiError> {
         "/" | "/api/version" | "/api/tags" => &[Get, Head],
         "/api/ps" => &[Get],
         "/api/delete" => &[Delete],
-        "/api/generate" | "/api/chat" | "/api/show" | "/api/copy" | "/api/create" | "/api/embed" | "/api/embeddings"
-        | "/api/tokenize" | "/api/detokenize" | "/api/pull" | "/api/push" => &[Post],
+        "/api/generate" | "/api/chat" | "/api/show" | "/api/copy" | "/api/create" | "/api/embed"
+        | "/api/embeddings" | "/api/tokenize" | "/api/detokenize" | "/api/pull" | "/api/push" => &[Post],
         _ if blob.is_some() => &[Head, Post],
         _ => return Ok(Reply::Text(404, "404 page not found".into())),
     };

@@ -52,9 +52,8 @@ impl AppState {
             e => e.into(),
         })?;
         let m = &entry.manifest;
-        let model_layer = m
-            .model_layer()
-            .ok_or_else(|| ApiError::internal(format!("model '{requested}' has no weights layer")))?;
+        let model_layer =
+            m.model_layer().ok_or_else(|| ApiError::internal(format!("model '{requested}' has no weights layer")))?;
         let template_src = match m.template_layer() {
             Some(l) => Some(self.store.read_blob_string(&l.digest, MAX_TEXT_LAYER)?),
             None => None,
@@ -66,18 +65,25 @@ impl AppState {
         let system = self.text_layer(m, MEDIA_TYPE_SYSTEM)?;
         let params = match self.text_layer(m, MEDIA_TYPE_PARAMS)? {
             None => Map::new(),
-            Some(text) => serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("the model's parameters: {e}")))?,
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("the model's parameters: {e}")))?
+            }
         };
         let messages = match self.text_layer(m, MEDIA_TYPE_MESSAGES)? {
             None => Vec::new(),
             Some(text) => {
-                let v: Vec<Value> = serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("the model's messages: {e}")))?;
+                let v: Vec<Value> = serde_json::from_str(&text)
+                    .map_err(|e| ApiError::internal(format!("the model's messages: {e}")))?;
                 v.iter().map(|m| message(m)).collect::<Result<_, _>>()?
             }
         };
         let display = entry.name.display_shortest();
         Ok(Resolved {
-            key: ModelKey { id: entry.digest.hex().to_string(), name: display.clone(), path: self.store.blob_path(&model_layer.digest) },
+            key: ModelKey {
+                id: entry.digest.hex().to_string(),
+                name: display.clone(),
+                path: self.store.blob_path(&model_layer.digest),
+            },
             name: display,
             template,
             system,
@@ -123,27 +129,39 @@ pub fn message(v: &Value) -> Result<template::Message, ApiError> {
 
 impl Resolved {
     /// The prompt of `/api/generate`: the request's template and system override the model's.
-    pub fn render_generate(&self, template: Option<&str>, system: Option<&str>, prompt: &str) -> Result<String, ApiError> {
+    pub fn render_generate(
+        &self,
+        template: Option<&str>,
+        system: Option<&str>,
+        prompt: &str,
+    ) -> Result<String, ApiError> {
         let t = self.template_or(template)?;
         let mut msgs = Vec::new();
         if let Some(s) = system.or(self.system.as_deref()).filter(|s| !s.is_empty()) {
             msgs.push(template::Message::new("system", s));
         }
         msgs.push(template::Message::new("user", prompt));
-        template::render(&t, &template::Values { messages: &msgs, ..Default::default() }).map_err(|e| ApiError::bad_request(e.to_string()))
+        template::render(&t, &template::Values { messages: &msgs, ..Default::default() })
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// The prompt of `/api/chat`: the model's MESSAGEs, then its SYSTEM unless the
     /// conversation brings one, then the conversation; a request's `template` overrides the
     /// model's.
-    pub fn render_chat(&self, template: Option<&str>, messages: &[Value], tools: Option<&Value>) -> Result<String, ApiError> {
+    pub fn render_chat(
+        &self,
+        template: Option<&str>,
+        messages: &[Value],
+        tools: Option<&Value>,
+    ) -> Result<String, ApiError> {
         let t = self.template_or(template)?;
         let mut all = self.messages.clone();
         for m in messages {
             all.push(message(m)?);
         }
         let tools = tools.filter(|t| !t.is_null()).map(template::Value::from_json);
-        template::render_chat(&t, self.system.as_deref(), &all, tools.as_ref(), None).map_err(|e| ApiError::bad_request(e.to_string()))
+        template::render_chat(&t, self.system.as_deref(), &all, tools.as_ref(), None)
+            .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 
     /// A request's template (a parse error is a 400 naming its position), or the model's.
@@ -373,7 +391,8 @@ pub fn detokenize(state: &AppState, req: &mut Request) -> Result<Reply, ApiError
     let body = req.json()?;
     let tokens: Vec<u32> = match body.get("tokens") {
         None | Some(Value::Null) => Vec::new(),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| ApiError::bad_request("tokens must be an array of token ids"))?,
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| ApiError::bad_request("tokens must be an array of token ids"))?,
     };
     let m = loaded(state, &body)?;
     let tok = m.model.tokenizer();

@@ -113,7 +113,12 @@ impl Options {
                         "seed" => self.seed = v,
                         "num_predict" => self.num_predict = v,
                         "top_k" => self.top_k = v.clamp(i32::MIN as i64, i32::MAX as i64) as i32,
-                        "num_ctx" => self.num_ctx = usize::try_from(v).ok().filter(|&n| n > 0).ok_or_else(|| type_err("positive integer"))?,
+                        "num_ctx" => {
+                            self.num_ctx = usize::try_from(v)
+                                .ok()
+                                .filter(|&n| n > 0)
+                                .ok_or_else(|| type_err("positive integer"))?
+                        }
                         "num_thread" => self.num_thread = usize::try_from(v).unwrap_or(0),
                         // A negative num_keep keeps nothing.
                         "num_keep" => self.num_keep = usize::try_from(v).unwrap_or(0),
@@ -189,8 +194,10 @@ mod tests {
     #[test]
     fn request_options_override_and_wrong_types_are_named() {
         let mut o = Options::default();
-        o.apply(&map(json!({"temperature": 0, "num_predict": 12, "stop": ["\n"], "seed": 7, "mirostat": 0, "whatever": 1})))
-            .unwrap();
+        o.apply(&map(
+            json!({"temperature": 0, "num_predict": 12, "stop": ["\n"], "seed": 7, "mirostat": 0, "whatever": 1}),
+        ))
+        .unwrap();
         assert_eq!((o.temperature, o.num_predict, o.seed), (0.0, 12, 7));
         assert_eq!(o.stop, vec!["\n".to_string()]);
         let e = o.apply(&map(json!({"temperature": "hot"}))).unwrap_err();

@@ -32,12 +32,15 @@ fn error(e: ureq::Error) -> CliError {
             let msg = serde_json::from_str::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| if body.trim().is_empty() { format!("HTTP {code}") } else { body.trim().to_string() });
+                .unwrap_or_else(
+                    || if body.trim().is_empty() { format!("HTTP {code}") } else { body.trim().to_string() },
+                );
             CliError::Usage(msg)
         }
-        ureq::Error::Transport(t) => {
-            CliError::Usage(format!("could not connect to the server at {} ({t}); is `rollama serve` running?", base_url()))
-        }
+        ureq::Error::Transport(t) => CliError::Usage(format!(
+            "could not connect to the server at {} ({t}); is `rollama serve` running?",
+            base_url()
+        )),
     }
 }
 
@@ -86,7 +89,8 @@ pub fn stream(path: &str, body: &Value, mut line: impl FnMut(&Value) -> bool) ->
         if l.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&l).map_err(|e| CliError::Usage(format!("bad stream line from the server: {e}")))?;
+        let v: Value =
+            serde_json::from_str(&l).map_err(|e| CliError::Usage(format!("bad stream line from the server: {e}")))?;
         if let Some(e) = v.get("error").and_then(Value::as_str) {
             return Err(CliError::Usage(e.to_string()));
         }

@@ -101,7 +101,11 @@ fn upload(path: &Path) -> Result<String, CliError> {
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let digest = format!("sha256:{hex}");
     if !client::head(&format!("/api/blobs/{digest}"))? {
-        eprintln!("uploading {} ({})", path.display(), super::manage::human_bytes(std::fs::metadata(path).map_or(0, |m| m.len())));
+        eprintln!(
+            "uploading {} ({})",
+            path.display(),
+            super::manage::human_bytes(std::fs::metadata(path).map_or(0, |m| m.len()))
+        );
         client::post_file(&format!("/api/blobs/{digest}"), path)?;
     }
     Ok(digest)

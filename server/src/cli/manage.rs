@@ -86,7 +86,13 @@ pub fn ps() -> Result<(), CliError> {
 pub fn show(a: ShowArgs) -> Result<(), CliError> {
     let v = client::post("/api/show", &json!({ "model": a.model }))?;
     let field = |k: &str| v[k].as_str().unwrap_or("").to_string();
-    let picked = [(a.modelfile, "modelfile"), (a.parameters, "parameters"), (a.template, "template"), (a.system, "system"), (a.license, "license")];
+    let picked = [
+        (a.modelfile, "modelfile"),
+        (a.parameters, "parameters"),
+        (a.template, "template"),
+        (a.system, "system"),
+        (a.license, "license"),
+    ];
     if let Some((_, key)) = picked.iter().find(|(on, _)| *on) {
         println!("{}", field(key));
         return Ok(());

@@ -15,11 +15,7 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions {
-            generate: GenerateOptions::default(),
-            num_ctx: 2048,
-            num_thread: 0,
-        }
+        RunOptions { generate: GenerateOptions::default(), num_ctx: 2048, num_thread: 0 }
     }
 }
 
@@ -28,9 +24,8 @@ impl RunOptions {
     pub fn parse(pairs: &[String]) -> Result<RunOptions, CliError> {
         let mut o = RunOptions::default();
         for pair in pairs {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| CliError::Usage(format!("option {pair:?} is not KEY=VALUE")))?;
+            let (key, value) =
+                pair.split_once('=').ok_or_else(|| CliError::Usage(format!("option {pair:?} is not KEY=VALUE")))?;
             let (key, value) = (key.trim(), value.trim());
             let bad = |what: &str| CliError::Usage(format!("option {key}: {value:?} is not {what}"));
             match key {
@@ -44,7 +39,8 @@ impl RunOptions {
                 }
                 "num_predict" => o.generate.num_predict = value.parse().map_err(|_| bad("an integer"))?,
                 "num_ctx" => {
-                    o.num_ctx = value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| bad("a positive integer"))?
+                    o.num_ctx =
+                        value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| bad("a positive integer"))?
                 }
                 "num_thread" => o.num_thread = value.parse().map_err(|_| bad("a non-negative integer"))?,
                 "num_keep" => o.generate.num_keep = value.parse().map_err(|_| bad("a non-negative integer"))?,
@@ -56,8 +52,8 @@ impl RunOptions {
                     let m: i64 = value.parse().map_err(|_| bad("an integer"))?;
                     o.generate.chain.mirostat = if m == 1 || m == 2 { m as u8 } else { 0 };
                 }
-                "repeat_penalty" | "presence_penalty" | "frequency_penalty" | "typical_p" | "min_p" | "mirostat_tau"
-                | "mirostat_eta" => {
+                "repeat_penalty" | "presence_penalty" | "frequency_penalty" | "typical_p" | "min_p"
+                | "mirostat_tau" | "mirostat_eta" => {
                     let v: f32 = value.parse().map_err(|_| bad("a number"))?;
                     let c = &mut o.generate.chain;
                     *match key {
@@ -72,9 +68,22 @@ impl RunOptions {
                 }
                 "stop" => o.generate.stop.push(value.to_string()),
                 // Accepted and ignored, as the README's option table says why.
-                "tfs_z" | "penalize_newline" | "numa" | "num_batch" | "num_gqa" | "num_gpu" | "main_gpu" | "low_vram"
-                | "f16_kv" | "logits_all" | "vocab_only" | "use_mmap" | "use_mlock" | "embedding_only"
-                | "rope_frequency_base" | "rope_frequency_scale" => {}
+                "tfs_z"
+                | "penalize_newline"
+                | "numa"
+                | "num_batch"
+                | "num_gqa"
+                | "num_gpu"
+                | "main_gpu"
+                | "low_vram"
+                | "f16_kv"
+                | "logits_all"
+                | "vocab_only"
+                | "use_mmap"
+                | "use_mlock"
+                | "embedding_only"
+                | "rope_frequency_base"
+                | "rope_frequency_scale" => {}
                 _ => return Err(CliError::Usage(format!("unknown option {key:?} (see the README's option table)"))),
             }
         }

@@ -62,7 +62,11 @@ pub fn run(a: PerplexityArgs) -> Result<(), CliError> {
         eprint!("[{}]{:.4},", c + 1, (nll / count as f64).exp());
     }
     eprintln!();
-    eprintln!("{:.2} seconds, {:.1} tokens/s", t0.elapsed().as_secs_f64(), (n_chunks * a.ctx) as f64 / t0.elapsed().as_secs_f64());
+    eprintln!(
+        "{:.2} seconds, {:.1} tokens/s",
+        t0.elapsed().as_secs_f64(),
+        (n_chunks * a.ctx) as f64 / t0.elapsed().as_secs_f64()
+    );
     println!("PPL = {:.4}", (nll / count as f64).exp());
     Ok(())
 }

@@ -39,7 +39,8 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
         if name.ends_with(".gguf") {
             return Err(CliError::File { path: a.model.clone(), source: std::io::ErrorKind::NotFound.into() });
         }
-        let remote = super::remote_run::RemoteRun { model: name, system: a.system.clone(), options: options_json(&a.options) };
+        let remote =
+            super::remote_run::RemoteRun { model: name, system: a.system.clone(), options: options_json(&a.options) };
         return remote.run(a.prompt);
     }
     let model = super::load_model(&a.model, opts.num_thread)?;
@@ -51,7 +52,8 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
             .and_then(|g| g.get_str("tokenizer.chat_template").ok().flatten().map(str::to_string));
         ChatFormat::detect(file_template.as_deref())
     };
-    let mut chat = Chat { model: &*model, session: model.new_session(opts.num_ctx), opts, format, turns: 0, verbose: a.verbose };
+    let mut chat =
+        Chat { model: &*model, session: model.new_session(opts.num_ctx), opts, format, turns: 0, verbose: a.verbose };
     match a.prompt {
         Some(prompt) => {
             chat.turn(a.system.as_deref(), &prompt)?;
@@ -130,7 +132,8 @@ fn options_json(pairs: &[String]) -> serde_json::Map<String, serde_json::Value> 
         .filter_map(|p| p.split_once('='))
         .map(|(k, v)| {
             let v = v.trim();
-            let value = serde_json::from_str::<serde_json::Value>(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+            let value = serde_json::from_str::<serde_json::Value>(v)
+                .unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
             (k.trim().to_string(), value)
         })
         .collect()

@@ -5,7 +5,12 @@ use super::CliError;
 pub fn run() -> Result<(), CliError> {
     let config = crate::api::Config::from_env().map_err(CliError::Usage)?;
     let server = crate::api::serve(&config).map_err(CliError::Io)?;
-    eprintln!("rollama {} listening on {} (models in {})", crate::api::VERSION, server.addr, config.models_dir.display());
+    eprintln!(
+        "rollama {} listening on {} (models in {})",
+        crate::api::VERSION,
+        server.addr,
+        config.models_dir.display()
+    );
     server.wait();
     Ok(())
 }
