@@ -90,7 +90,7 @@ impl ParamValue {
     /// Each value as Go's `%#v` writes it, for `/api/show`'s `parameters`.
     fn to_show(&self) -> Vec<String> {
         match self {
-            ParamValue::StringList(v) => v.iter().map(|s| go_quote(s)).collect(),
+            ParamValue::StringList(v) => v.iter().map(|s| crate::template::go_quote(s)).collect(),
             other => other.to_args(),
         }
     }
@@ -102,22 +102,6 @@ fn go_float(f: f32) -> String {
     crate::template::format_float_g(short)
 }
 
-fn go_quote(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// Go's `strconv.ParseBool`.
 fn parse_bool(s: &str) -> Option<bool> {

@@ -437,8 +437,8 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Go's `strconv.Quote` for `%q`.
-fn go_quote(s: &str) -> String {
+/// Go's `strconv.Quote` for `%q` (and for values that Ollama prints quoted).
+pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

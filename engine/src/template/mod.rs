@@ -23,7 +23,7 @@ pub use detect::{detect, library_template, Detected, DetectedBy, LIBRARY_NAMES};
 pub use value::{Map, Value};
 
 /// Go's `%v` of a float64, shared with the Modelfile renderer.
-pub(crate) use funcs::format_float_g;
+pub(crate) use funcs::{format_float_g, go_quote};
 
 use parser::{Arg, Node, Pipe};
 
