@@ -102,7 +102,6 @@ fn go_float(f: f32) -> String {
     crate::template::format_float_g(short)
 }
 
-
 /// Go's `strconv.ParseBool`.
 fn parse_bool(s: &str) -> Option<bool> {
     match s {
