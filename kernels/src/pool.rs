@@ -163,6 +163,14 @@ impl ThreadPool {
         }
     }
 
+    /// Runs `f(i, chunk)` for each `chunk_len`-long chunk `i` of `data` (the last may be
+    /// shorter), spread over the threads: safe parallel writes to disjoint parts of one
+    /// buffer. Each chunk sits behind its own (never contended) lock.
+    pub fn run_chunks_mut<T: Send>(&self, data: &mut [T], chunk_len: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
+        let chunks: Vec<Mutex<&mut [T]>> = data.chunks_mut(chunk_len.max(1)).map(Mutex::new).collect();
+        self.run(chunks.len(), &|i| f(i, &mut lock(&chunks[i])));
+    }
+
     fn run_one(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
         let _serial = lock(&self.dispatch);
         let shared = &*self.shared;
@@ -306,6 +314,21 @@ mod tests {
         });
         for (i, h) in hits.iter().enumerate() {
             assert_eq!(h.load(Ordering::Relaxed), 1, "task {i} of {n_tasks} on {} threads", pool.n_threads());
+        }
+    }
+
+    #[test]
+    fn run_chunks_mut_hands_each_chunk_to_one_task() {
+        for threads in [1, 2, 3] {
+            let pool = ThreadPool::new(threads);
+            let mut data = vec![0usize; 103];
+            pool.run_chunks_mut(&mut data, 10, &|i, chunk| {
+                for v in chunk.iter_mut() {
+                    *v += i + 1;
+                }
+            });
+            let want: Vec<usize> = (0..103).map(|k| k / 10 + 1).collect();
+            assert_eq!(data, want, "{threads} threads");
         }
     }
 

@@ -242,8 +242,7 @@ impl Backend for CpuBackend {
             let (src, row) = if p >= pos0 { (&v_new, p - pos0) } else { (&l.v, p % l.slots) };
             &src[row * vw + h * hd..row * vw + (h + 1) * hd]
         };
-        let out_ptr = SyncPtr(out.as_mut_ptr());
-        let task = |i: usize| {
+        let task = |i: usize, dst: &mut [f32]| {
             let (t, h) = (i / a.n_head, i % a.n_head);
             let pos = pos0 + t;
             // The ring of a sliding layer holds the window's earlier positions, so every
@@ -251,15 +250,13 @@ impl Backend for CpuBackend {
             let first = a.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let kvh = h / group;
             let qrow = &q[t * q_width + h * hd..t * q_width + (h + 1) * hd];
-            // SAFETY: task i writes only its own head's slice of row t, disjoint from every
-            // other task's, and `out` outlives the pool run.
-            let dst = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(t * q_width + h * hd), hd) };
             // ggml's CPU flash attention step for step (see rollama_kernels::attention).
             flash_attn_head(qrow, |p| key(p, kvh), |p| value(p, kvh), first..pos + 1, a.scale, a.softcap, dst);
         };
         assert!(out.len() >= rows * q_width && q.len() >= rows * q_width);
         assert!(a.n_head_kv * hd <= kw.min(vw));
-        self.pool.run(rows * a.n_head, &task);
+        // One chunk per (token, head): task i writes head i % n_head of token i / n_head.
+        self.pool.run_chunks_mut(&mut out[..rows * q_width], hd, &task);
     }
 
     fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
@@ -345,7 +342,7 @@ impl CpuBackend {
 /// A raw pointer that may cross to the pool's threads; each task writes a disjoint part.
 #[derive(Clone, Copy)]
 struct SyncPtr(*mut f32);
-// SAFETY: used only to hand disjoint output slices to pool tasks (see `attention`).
+// SAFETY: used only to hand disjoint output elements to pool tasks (see `matmul_q4_k_groups`).
 unsafe impl Sync for SyncPtr {}
 unsafe impl Send for SyncPtr {}
 impl SyncPtr {
