@@ -6,11 +6,11 @@
 //! architecture module overwrites the entries it has faster versions of. Entries are `unsafe fn`
 //! pointers because the SIMD ones may only run on CPUs with the matching features; a table for
 //! level L only ever holds kernels that need L or less, and callers only use tables for levels
-//! `cpu::detected()` reported, which is what makes calling through them sound.
+//! `cpu::supports` confirmed, which is what makes calling through them sound.
 
 use std::sync::OnceLock;
 
-use crate::cpu::Level;
+use crate::cpu::{Level, ALL_LEVELS};
 use crate::quant::{self, float};
 use crate::GgmlType;
 
@@ -75,11 +75,11 @@ impl Table {
     }
 }
 
-/// The table for `level`. Only call with a level the CPU supports (`<= cpu::detected()`).
+/// The table for `level`; a level the CPU lacks gets the best supported one below it.
 pub(crate) fn table(level: Level) -> &'static Table {
-    static TABLES: [OnceLock<Table>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-    let level = level.min(crate::cpu::detected());
-    TABLES[level as usize].get_or_init(|| build(level))
+    static TABLES: [OnceLock<Table>; ALL_LEVELS.len()] = [const { OnceLock::new() }; ALL_LEVELS.len()];
+    let level = crate::cpu::capped(level);
+    TABLES[level.index()].get_or_init(|| build(level))
 }
 
 /// The table for `cpu::level()`.

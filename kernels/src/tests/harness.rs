@@ -11,7 +11,7 @@ use crate::GgmlType;
 /// The levels to compare against scalar; prints what is skipped.
 fn fast_levels() -> Vec<Level> {
     let levels: Vec<Level> = cpu::supported_levels().into_iter().filter(|&l| l > Level::Scalar).collect();
-    for l in [Level::Avx2, Level::Avx512] {
+    for &l in Level::ladder().iter().skip(1) {
         if !levels.contains(&l) {
             println!("skipping level {}: this CPU lacks it", l.name());
         }
