@@ -1,6 +1,7 @@
-//! `format: "json"` and `format: {schema}` over real HTTP with the real SmolLM2: every answer
-//! that ends with done_reason "stop" must parse (and validate against its schema), whatever
-//! the prompt; plus the 400s for bad formats, and the cost of the constraint per decode step.
+//! `format: "json"` and `format: {schema}` over real HTTP with each of the three real models
+//! (SmolLM2, Gemma 3, Qwen2.5-Coder): every answer must parse (and validate against its
+//! schema), whatever the prompt, and stop by itself; plus the 400s for bad formats, and the
+//! cost of the constraint per decode step.
 //!
 //! A value cut off by `num_predict` would be a `length` stop; the matcher refuses tokens that
 //! would leave the value unclosable within the tokens left, so in practice every answer here
@@ -25,11 +26,27 @@ fn post(s: &TestServer, path: &str, body: &Value) -> (u16, Value) {
     (code, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// The sha256 of each real model file (../shared/reference/README.md).
+fn model_digest(model: &str) -> &'static str {
+    match model {
+        "smollm2" => "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        "gemma3" => "sha256:a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        "qwen2" => "sha256:1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        other => panic!("unknown model {other}"),
+    }
+}
+
 /// Uploads the SmolLM2 GGUF as a blob and creates `name` from it.
 fn create_smollm2(s: &TestServer, name: &str) {
-    let digest = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+    create_model(s, "smollm2", name);
+}
+
+/// Uploads a real model's GGUF as a blob and creates `name` from it (the server detects the
+/// chat template; the Gemma 3 file is a base model and gets `{{ .Prompt }}`).
+fn create_model(s: &TestServer, model: &str, name: &str) {
+    let digest = model_digest(model);
     let resp =
-        ureq::post(&s.url(&format!("/api/blobs/{digest}"))).send(std::fs::File::open(model_path("smollm2")).unwrap());
+        ureq::post(&s.url(&format!("/api/blobs/{digest}"))).send(std::fs::File::open(model_path(model)).unwrap());
     assert_eq!(resp.unwrap().status(), 201);
     let (code, v) = post(s, "/api/create", &json!({"model": name, "files": {"model.gguf": digest}, "stream": false}));
     assert_eq!(code, 200, "{v}");
@@ -59,9 +76,24 @@ fn options(i: usize, num_predict: usize) -> Value {
 }
 
 #[test]
-fn json_mode_always_gives_json() {
+fn json_mode_always_gives_json_smollm2() {
+    json_mode_suite("smollm2");
+}
+
+#[test]
+fn json_mode_always_gives_json_gemma3() {
+    json_mode_suite("gemma3");
+}
+
+#[test]
+fn json_mode_always_gives_json_qwen2() {
+    json_mode_suite("qwen2");
+}
+
+/// 50 varied JSON-mode requests (generate and chat; greedy and seeded sampling) to `model`.
+fn json_mode_suite(model: &str) {
     let s = TestServer::start();
-    create_smollm2(&s, "smol");
+    create_model(&s, model, "smol");
     let prompts = [
         "Tell me a story.",
         "List three fruits and their colors as JSON.",
@@ -107,14 +139,29 @@ fn json_mode_always_gives_json() {
             Err(e) => panic!("request {i} ({prompt:?}, done_reason {reason}): {e}: {text:?}"),
         }
     }
-    eprintln!("json mode: {parsed}/50 parsed, {stopped}/50 done_reason stop, in {:.1?}", t0.elapsed());
+    eprintln!("{model} json mode: {parsed}/50 parsed, {stopped}/50 done_reason stop, in {:.1?}", t0.elapsed());
     assert_eq!((parsed, stopped), (50, 50));
 }
 
 #[test]
-fn schemas_always_validate() {
+fn schemas_always_validate_smollm2() {
+    schema_suite("smollm2");
+}
+
+#[test]
+fn schemas_always_validate_gemma3() {
+    schema_suite("gemma3");
+}
+
+#[test]
+fn schemas_always_validate_qwen2() {
+    schema_suite("qwen2");
+}
+
+/// 20 schema requests to `model`, each answer validated against its schema.
+fn schema_suite(model: &str) {
     let s = TestServer::start();
-    create_smollm2(&s, "smol");
+    create_model(&s, model, "smol");
     let person = json!({"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]});
     let cases: Vec<(&str, Value)> = vec![
         ("Describe a person.", person.clone()),
@@ -178,7 +225,7 @@ fn schemas_always_validate() {
         assert_eq!(reason, "stop", "{prompt:?}: {text}");
         valid += 1;
     }
-    eprintln!("schemas: {valid}/{} validated, in {:.1?}", cases.len(), t0.elapsed());
+    eprintln!("{model} schemas: {valid}/{} validated, in {:.1?}", cases.len(), t0.elapsed());
     assert_eq!(valid, 20);
 }
 
