@@ -130,6 +130,11 @@ impl TestServer {
         TestServer { child, base: format!("http://{addr}"), models_dir }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -159,6 +159,8 @@ fn detect_one(level: Level) -> bool {
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod amx {
     /// CPUID leaf 7 EDX: AMX-BF16 is bit 22, AMX-TILE bit 24, AMX-INT8 bit 25.
+    // CPUID became a safe intrinsic in Rust 1.87; the `unsafe` keeps older compilers happy.
+    #[allow(unused_unsafe)]
     fn cpuid_has_amx_int8() -> bool {
         // SAFETY: CPUID is available on every x86-64 CPU; leaf 7 exists when leaf 0 says so.
         let max_leaf = unsafe { std::arch::x86_64::__cpuid(0) }.eax;

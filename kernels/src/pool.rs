@@ -10,7 +10,12 @@
 //!
 //! Idle workers spin on the word for a short while after each job (so back-to-back matmuls find
 //! them awake) and then park on a condition variable (so an idle server burns no CPU).
+//!
+//! A request may use fewer threads than the pool has (Ollama's `num_thread`):
+//! [`with_thread_limit`] caps, for the calling thread, how many threads its dispatches use;
+//! workers numbered at or above the cap leave that job's tasks to the others.
 
+use std::cell::Cell;
 use std::cell::UnsafeCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -52,6 +57,9 @@ struct Shared {
     job: UnsafeCell<*const TaskFn>,
     /// Tasks of the current job that have finished (run or panicked).
     completed: AtomicUsize,
+    /// How many threads (the caller included) may claim the current job's tasks: worker `i`
+    /// (numbered from 1) joins only if `i < active`. Written before the epoch is published.
+    active: AtomicUsize,
     /// Workers parked (or about to park) on `wake`.
     sleepers: AtomicUsize,
     lock: Mutex<()>,
@@ -120,6 +128,7 @@ impl ThreadPool {
             word: AtomicU64::new(0),
             job: UnsafeCell::new(noop as *const TaskFn),
             completed: AtomicUsize::new(0),
+            active: AtomicUsize::new(n_threads.max(1)),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -131,15 +140,25 @@ impl ThreadPool {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("rollama-worker-{i}"))
-                    .spawn(move || worker(&shared))
+                    .spawn(move || worker(&shared, i))
                     .expect("spawning a thread pool worker")
             })
             .collect();
         ThreadPool { shared, workers, dispatch: Mutex::new(()) }
     }
 
-    /// Threads that run tasks, the caller included.
+    /// Threads that run the calling thread's tasks, the caller included: the pool's size,
+    /// capped by [`with_thread_limit`].
     pub fn n_threads(&self) -> usize {
+        let all = self.workers.len() + 1;
+        match THREAD_LIMIT.get() {
+            0 => all,
+            cap => cap.min(all),
+        }
+    }
+
+    /// Threads in the pool, the caller included, whatever the limit.
+    pub fn size(&self) -> usize {
         self.workers.len() + 1
     }
 
@@ -147,7 +166,7 @@ impl ThreadPool {
     /// thread, and returns when all have finished. Each index runs exactly once. If a task
     /// panics, the panic is raised here once every task has finished.
     pub fn run(&self, n_tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        if self.workers.is_empty() || n_tasks <= 1 {
+        if self.n_threads() == 1 || n_tasks <= 1 {
             (0..n_tasks).for_each(f);
             return;
         }
@@ -182,6 +201,7 @@ impl ThreadPool {
         // thread reads `job` only while holding an unfinished task, so nobody reads it now.
         unsafe { *shared.job.get() = f_static };
         shared.completed.store(0, Ordering::Relaxed);
+        shared.active.store(self.n_threads(), Ordering::Relaxed);
         let epoch = (epoch_of(shared.word.load(Ordering::Relaxed)) + 1) & ((1 << (64 - EPOCH_SHIFT)) - 1);
         // SeqCst pairs with the `sleepers` check so that a worker about to park either sees the
         // new epoch or is counted in `sleepers` and gets notified.
@@ -215,12 +235,17 @@ impl ThreadPool {
     }
 }
 
-fn worker(shared: &Shared) {
+/// Worker `index` (1-based; the dispatching thread is 0) of the pool.
+fn worker(shared: &Shared, index: usize) {
     let mut seen = 0u64;
     loop {
         seen = wait_for_epoch(shared, seen);
         if shared.shutdown.load(Ordering::Acquire) {
             return;
+        }
+        // `active` was stored before the epoch we just read (SeqCst store, Acquire load).
+        if index >= shared.active.load(Ordering::Relaxed) {
+            continue;
         }
         shared.work(seen, &mut |_| shared.panicked.store(true, Ordering::Relaxed));
     }
@@ -270,6 +295,25 @@ impl Drop for ThreadPool {
     }
 }
 
+thread_local! {
+    /// The calling thread's cap on threads per dispatch; 0 for none.
+    static THREAD_LIMIT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs `f` with dispatches from this thread using at most `threads` of any pool's threads
+/// (0: no cap), the per-request `num_thread` option. Results do not depend on the thread
+/// count: every output element is computed by one task in a fixed order.
+pub fn with_thread_limit<R>(threads: usize, f: impl FnOnce() -> R) -> R {
+    struct Restore(usize);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            THREAD_LIMIT.set(self.0);
+        }
+    }
+    let _restore = Restore(THREAD_LIMIT.replace(threads));
+    f()
+}
+
 /// The number of physical cores this process may use: distinct (package, core) pairs under
 /// `/sys/devices/system/cpu`, capped by `available_parallelism` (which honours affinity masks and
 /// cgroup quotas). Hyper-threads share a core's SIMD units, so matmuls gain little from them.
@@ -315,6 +359,28 @@ mod tests {
         for (i, h) in hits.iter().enumerate() {
             assert_eq!(h.load(Ordering::Relaxed), 1, "task {i} of {n_tasks} on {} threads", pool.n_threads());
         }
+    }
+
+    #[test]
+    fn thread_limit_caps_the_threads_that_run_tasks() {
+        let pool = ThreadPool::new(3);
+        assert_eq!(pool.n_threads(), 3);
+        for cap in [1, 2, 3, 7] {
+            with_thread_limit(cap, || {
+                assert_eq!(pool.n_threads(), cap.min(3));
+                let seen = Mutex::new(std::collections::HashSet::new());
+                for _ in 0..50 {
+                    pool.run(64, &|_| {
+                        lock(&seen).insert(std::thread::current().id());
+                        std::hint::black_box((0..200).sum::<u64>());
+                    });
+                }
+                let n = lock(&seen).len();
+                assert!(n <= cap.min(3), "cap {cap}: {n} threads ran tasks");
+            });
+            check_once(&pool, 100);
+        }
+        assert_eq!(pool.n_threads(), 3, "the limit ends with the closure");
     }
 
     #[test]

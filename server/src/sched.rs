@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rollama_engine::backend::CpuBackend;
-use rollama_engine::model::{self, Model, ModelError, Session};
+use rollama_engine::model::{self, LoadOptions, Model, ModelError, Session};
 
 /// How long a model stays loaded after a request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,13 +23,27 @@ pub enum KeepAlive {
     For(Duration),
 }
 
-/// What identifies a model to load: the GGUF file and a display name.
+/// What identifies a model to load: the GGUF file, a display name, and the load-time options.
 #[derive(Debug, Clone)]
 pub struct ModelKey {
     /// Unique per model content (the manifest digest, or the file path).
     pub id: String,
     pub name: String,
     pub path: PathBuf,
+    /// Overrides of the file's settings (rope_frequency_base/scale); a model loaded with other
+    /// overrides is another instance, as Ollama reloads its runner when they change.
+    pub load: LoadOptions,
+}
+
+impl ModelKey {
+    /// The scheduler's key for this model loaded with these options.
+    pub fn slot(&self) -> String {
+        if self.load.is_default() {
+            self.id.clone()
+        } else {
+            format!("{}#rope:{:?}:{:?}", self.id, self.load.rope_freq_base, self.load.rope_freq_scale)
+        }
+    }
 }
 
 /// A model in memory.
@@ -157,14 +171,13 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Unloads a model now if nobody is using it (keep_alive 0 on an empty request, `stop`).
+    /// Unloads every instance of a model (each set of load options) that nobody is using
+    /// (keep_alive 0 on an empty request, `stop`); true if one was unloaded.
     pub fn unload(&self, id: &str) -> bool {
         let mut models = self.inner.models.lock().unwrap();
-        let idle = models.get(id).is_some_and(|m| m.state.lock().unwrap().users == 0);
-        if idle {
-            models.remove(id);
-        }
-        idle
+        let before = models.len();
+        models.retain(|_, m| m.key.id != id || m.state.lock().unwrap().users > 0);
+        models.len() < before
     }
 
     pub fn ps(&self) -> Vec<PsEntry> {
@@ -187,23 +200,24 @@ impl Scheduler {
         out
     }
 
-    /// Whether a model is loaded now.
-    pub fn is_loaded(&self, id: &str) -> bool {
-        self.inner.models.lock().unwrap().contains_key(id)
+    /// Whether a model is loaded now with the key's options.
+    pub fn is_loaded(&self, key: &ModelKey) -> bool {
+        self.inner.models.lock().unwrap().contains_key(&key.slot())
     }
 }
 
 impl SchedulerInner {
     fn get_or_load(&self, key: &ModelKey) -> Result<Arc<Loaded>, SchedError> {
-        if let Some(m) = self.models.lock().unwrap().get(&key.id) {
+        let slot = key.slot();
+        if let Some(m) = self.models.lock().unwrap().get(&slot) {
             return Ok(Arc::clone(m));
         }
         let _loading = self.loading.lock().unwrap();
-        if let Some(m) = self.models.lock().unwrap().get(&key.id) {
+        if let Some(m) = self.models.lock().unwrap().get(&slot) {
             return Ok(Arc::clone(m));
         }
         self.make_room();
-        let model = model::load(&key.path, Arc::clone(&self.backend))?;
+        let model = model::load_with(&key.path, Arc::clone(&self.backend), &key.load)?;
         let size = std::fs::metadata(&key.path).map(|m| m.len()).unwrap_or(0);
         let loaded = Arc::new(Loaded {
             key: key.clone(),
@@ -220,7 +234,7 @@ impl SchedulerInner {
             }),
             turn: Condvar::new(),
         });
-        self.models.lock().unwrap().insert(key.id.clone(), Arc::clone(&loaded));
+        self.models.lock().unwrap().insert(slot, Arc::clone(&loaded));
         Ok(loaded)
     }
 
@@ -300,9 +314,10 @@ impl Drop for Lease {
         };
         if unload_now {
             let mut models = self.sched.models.lock().unwrap();
-            let still_idle = models.get(&self.loaded.key.id).is_some_and(|m| m.state.lock().unwrap().users == 0);
+            let slot = self.loaded.key.slot();
+            let still_idle = models.get(&slot).is_some_and(|m| m.state.lock().unwrap().users == 0);
             if still_idle {
-                models.remove(&self.loaded.key.id);
+                models.remove(&slot);
             }
         }
     }

@@ -42,8 +42,8 @@ const STORY: &str = "Once upon a time, in a small village by the sea, there live
 fn options_seed_penalties_and_the_context_shift() {
     let s = server("2");
 
-    // The same seed and options give the same text whatever the thread count: the server's
-    // pool is set at start (OLLAMA_NUM_THREADS), so a second server runs on one thread.
+    // The same seed and options give the same text whatever the thread count: a second
+    // server whose pool has one thread (OLLAMA_NUM_THREADS), and a request's num_thread.
     let sampled = |s: &TestServer, seed: i64| {
         let o = json!({"temperature": 1.0, "top_k": 50, "top_p": 0.95, "min_p": 0.02, "repeat_penalty": 1.1,
             "seed": seed, "num_predict": 24});
@@ -56,6 +56,26 @@ fn options_seed_penalties_and_the_context_shift() {
         let s1 = server("1");
         assert_eq!(two, sampled(&s1, 42), "seed 42 on 1 and 2 threads");
     }
+    // A request's num_thread caps the threads it computes on: on one thread the server uses
+    // at most about one core's worth of CPU time while it generates, and the text is the same.
+    let one = |s: &TestServer| {
+        let o = json!({"temperature": 1.0, "top_k": 50, "top_p": 0.95, "min_p": 0.02, "repeat_penalty": 1.1,
+            "seed": 42, "num_predict": 24, "num_thread": 1});
+        generate(s, STORY, o)["response"].as_str().unwrap().to_string()
+    };
+    assert_eq!(two, one(&s), "seed 42 with num_thread 1 in the request");
+    let cpu_secs = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", s.pid())).unwrap();
+        // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+        let rest: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
+        ticks / 100.0 // USER_HZ is 100 on Linux
+    };
+    let (c0, t0) = (cpu_secs(), std::time::Instant::now());
+    generate(&s, STORY, json!({"temperature": 0, "num_predict": 160, "num_thread": 1}));
+    let (cpu, wall) = (cpu_secs() - c0, t0.elapsed().as_secs_f64());
+    eprintln!("num_thread 1: {cpu:.2} s CPU in {wall:.2} s");
+    assert!(cpu <= 1.2 * wall + 0.05, "num_thread 1 used {cpu:.2} s of CPU in {wall:.2} s");
     // And through the CLI's -o num_thread.
     let model = model_path("smollm2");
     let cli = |threads: &str| {
@@ -186,4 +206,31 @@ fn options_seed_penalties_and_the_context_shift() {
     let (code, _) =
         post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "hi", "logprobs": true, "top_logprobs": 21}));
     assert_eq!(code, 400);
+}
+
+/// rope_frequency_base/scale load the model again with the file's RoPE settings replaced: the
+/// file's own base gives the same text, another base or a scale a different one, and a model
+/// loaded with overrides is a separate instance (the plain one stays as it was).
+#[test]
+fn rope_overrides_reload_the_model() {
+    let s = server("2");
+    let (code, show) = post(&s, "/api/show", json!({"model": "smollm2"}));
+    assert_eq!(code, 200, "{show}");
+    let base = show["model_info"]["llama.rope.freq_base"].as_f64().expect("the file's rope base");
+    let greedy = |extra: Value| {
+        let mut o = json!({"temperature": 0, "num_predict": 24});
+        o.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        generate(&s, STORY, o)["response"].as_str().unwrap().to_string()
+    };
+    let plain = greedy(json!({}));
+    assert_eq!(plain, greedy(json!({"rope_frequency_base": base})), "the file's own base");
+    assert_eq!(plain, greedy(json!({"rope_frequency_base": 0, "rope_frequency_scale": 0})), "0 means unset");
+    let low = greedy(json!({"rope_frequency_base": 500.0}));
+    assert_ne!(plain, low, "a base of 500 instead of {base}");
+    let scaled = greedy(json!({"rope_frequency_scale": 0.25}));
+    assert_ne!(plain, scaled, "positions scaled by 1/4");
+    assert_eq!(plain, greedy(json!({})), "the plain instance is unchanged");
+    let (code, body) = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "x", "options": {"rope_frequency_base": "high"}}));
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("rope_frequency_base"), "{body}");
 }

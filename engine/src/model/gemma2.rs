@@ -12,7 +12,7 @@ use crate::tokenizer::Tokenizer;
 
 use super::blocks::{AsModel, AttnConfig, Loader};
 use super::gemma3::Gemma;
-use super::{Hparams, Model, ModelError};
+use super::{Hparams, LoadOptions, Model, ModelError};
 
 /// llama.cpp's defaults where the file has no soft-capping keys.
 const ATTN_SOFTCAP: f32 = 50.0;
@@ -24,8 +24,9 @@ pub(super) fn load<B: Backend>(
     file: Arc<GgufFile>,
     backend: Arc<B>,
     tokenizer: Tokenizer,
+    opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
-    let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?;
+    let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?.with(opts);
     let window = hp.sliding_window.unwrap_or(DEFAULT_WINDOW);
     let sliding = super::gemma3::swa_layers(&file, &hp, 2)?;
     let swa_base = file.get_f32("gemma2.rope.freq_base_swa")?.unwrap_or(hp.rope_freq_base);

@@ -20,7 +20,7 @@ use crate::tokenizer::Tokenizer;
 use super::blocks::{
     self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch,
 };
-use super::{Hparams, Model, ModelError, Tracer};
+use super::{Hparams, LoadOptions, Model, ModelError, Tracer};
 
 /// One global layer follows every five sliding ones (llama.cpp's `set_swa_pattern(6)`).
 const SWA_PATTERN: usize = 6;
@@ -50,8 +50,9 @@ pub(super) fn load<B: Backend>(
     file: Arc<GgufFile>,
     backend: Arc<B>,
     tokenizer: Tokenizer,
+    opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
-    let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?;
+    let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?.with(opts);
     // Without a window every layer is global (llama.cpp's `LLAMA_SWA_TYPE_NONE`).
     let sliding = match hp.sliding_window {
         Some(_) => swa_layers(&file, &hp, SWA_PATTERN)?,

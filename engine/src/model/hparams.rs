@@ -33,7 +33,36 @@ const MAX_WIDTH: u64 = 1 << 20;
 const MAX_LAYERS: u64 = 4096;
 const MAX_HEADS: u64 = 4096;
 
+/// Settings that replace what the file says, given when a model is loaded (Ollama's
+/// `rope_frequency_base` and `rope_frequency_scale`, which llama.cpp applies to every layer
+/// that does not have a sliding-window base of its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadOptions {
+    pub rope_freq_base: Option<f32>,
+    pub rope_freq_scale: Option<f32>,
+}
+
+impl LoadOptions {
+    /// Whether nothing is overridden.
+    pub fn is_default(&self) -> bool {
+        *self == LoadOptions::default()
+    }
+}
+
 impl Hparams {
+    /// These parameters with `opts`' overrides applied (non-positive or non-finite values,
+    /// Ollama's "unset", are ignored).
+    pub fn with(mut self, opts: &LoadOptions) -> Hparams {
+        let set = |v: Option<f32>| v.filter(|v| v.is_finite() && *v > 0.0);
+        if let Some(base) = set(opts.rope_freq_base) {
+            self.rope_freq_base = base;
+        }
+        if let Some(scale) = set(opts.rope_freq_scale) {
+            self.rope_freq_scale = scale;
+        }
+        self
+    }
+
     pub fn from_gguf(g: &GgufFile, n_vocab: usize) -> Result<Hparams, ModelError> {
         let arch = g.require_str("general.architecture")?.to_string();
         let key = |k: &str| format!("{arch}.{k}");

@@ -12,7 +12,7 @@ use crate::tokenizer::Tokenizer;
 use super::blocks::{
     self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch,
 };
-use super::{Hparams, Model, ModelError, Tracer};
+use super::{Hparams, LoadOptions, Model, ModelError, Tracer};
 
 struct Layer<B: Backend> {
     attn_norm: B::Weight,
@@ -33,8 +33,9 @@ pub(super) fn load<B: Backend>(
     file: Arc<GgufFile>,
     backend: Arc<B>,
     tokenizer: Tokenizer,
+    opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
-    Ok(Box::new(AsModel(Llama::load(file, backend, tokenizer, RopeKind::Normal)?)))
+    Ok(Box::new(AsModel(Llama::load(file, backend, tokenizer, opts, RopeKind::Normal)?)))
 }
 
 impl<B: Backend> Llama<B> {
@@ -43,10 +44,11 @@ impl<B: Backend> Llama<B> {
         file: Arc<GgufFile>,
         backend: Arc<B>,
         tokenizer: Tokenizer,
+        opts: &LoadOptions,
         rope: RopeKind,
     ) -> Result<Self, ModelError> {
         let ld = Loader { file: &file, backend: &*backend };
-        let hp = Hparams::from_gguf(&file, ld.n_vocab()?)?;
+        let hp = Hparams::from_gguf(&file, ld.n_vocab()?)?.with(opts);
         if hp.head_dim != hp.head_dim_v {
             return Err(ModelError::BadHparam {
                 key: format!("{}.attention.value_length", hp.arch),

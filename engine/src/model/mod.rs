@@ -18,7 +18,7 @@ use std::any::Any;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use hparams::Hparams;
+pub use hparams::{Hparams, LoadOptions};
 
 use crate::backend::Backend;
 use crate::gguf::{GgufError, GgufFile};
@@ -28,7 +28,7 @@ use crate::tokenizer::{Tokenizer, TokenizerError};
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "gemma2", "gemma3"];
 
 /// Builds one architecture from a parsed file on a backend.
-type Builder<B> = fn(Arc<GgufFile>, Arc<B>, Tokenizer) -> Result<Box<dyn Model>, ModelError>;
+type Builder<B> = fn(Arc<GgufFile>, Arc<B>, Tokenizer, &LoadOptions) -> Result<Box<dyn Model>, ModelError>;
 
 /// Every architecture by its `general.architecture` name.
 fn registry<B: Backend>() -> [(&'static str, Builder<B>); 4] {
@@ -130,18 +130,36 @@ pub trait Model: Send + Sync {
 
 /// Opens a GGUF file and builds the architecture it names on `backend`.
 pub fn load<B: Backend>(path: impl AsRef<Path>, backend: Arc<B>) -> Result<Box<dyn Model>, ModelError> {
+    load_with(path, backend, &LoadOptions::default())
+}
+
+/// [`load`] with settings that override the file's (Ollama's load-time options).
+pub fn load_with<B: Backend>(
+    path: impl AsRef<Path>,
+    backend: Arc<B>,
+    opts: &LoadOptions,
+) -> Result<Box<dyn Model>, ModelError> {
     let file = Arc::new(GgufFile::open(path)?);
-    load_file(file, backend)
+    load_file_with(file, backend, opts)
 }
 
 /// Builds the architecture an already parsed file names.
 pub fn load_file<B: Backend>(file: Arc<GgufFile>, backend: Arc<B>) -> Result<Box<dyn Model>, ModelError> {
+    load_file_with(file, backend, &LoadOptions::default())
+}
+
+/// [`load_file`] with overriding settings.
+pub fn load_file_with<B: Backend>(
+    file: Arc<GgufFile>,
+    backend: Arc<B>,
+    opts: &LoadOptions,
+) -> Result<Box<dyn Model>, ModelError> {
     let arch = file.require_str("general.architecture")?.to_string();
     let Some((_, build)) = registry::<B>().into_iter().find(|(name, _)| *name == arch) else {
         return Err(ModelError::UnsupportedArchitecture { arch });
     };
     let tokenizer = Tokenizer::from_gguf(&file)?;
-    build(file, backend, tokenizer)
+    build(file, backend, tokenizer, opts)
 }
 
 /// Prints each op's sum and first values to stderr when `ROLLAMA_TRACE` is set, in the

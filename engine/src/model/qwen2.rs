@@ -11,12 +11,13 @@ use crate::tokenizer::Tokenizer;
 
 use super::blocks::AsModel;
 use super::llama::Llama;
-use super::{Model, ModelError};
+use super::{LoadOptions, Model, ModelError};
 
 pub(super) fn load<B: Backend>(
     file: Arc<GgufFile>,
     backend: Arc<B>,
     tokenizer: Tokenizer,
+    opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
     // Without its biases a qwen2 file would load as something else and produce nonsense.
     for bias in ["attn_q.bias", "attn_k.bias", "attn_v.bias"] {
@@ -25,5 +26,5 @@ pub(super) fn load<B: Backend>(
             return Err(ModelError::tensor(&name, "missing"));
         }
     }
-    Ok(Box::new(AsModel(Llama::load(file, backend, tokenizer, RopeKind::Neox)?)))
+    Ok(Box::new(AsModel(Llama::load(file, backend, tokenizer, opts, RopeKind::Neox)?)))
 }

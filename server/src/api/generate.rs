@@ -32,13 +32,14 @@ struct Common {
 /// `shift`, `logprobs` and `top_logprobs`.
 fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiError> {
     let name = str_field(body, "model")?.or(str_field(body, "name")?).unwrap_or("");
-    let resolved = state.resolve(name)?;
+    let mut resolved = state.resolve(name)?;
     let mut opts = Options::default();
     opts.apply(&resolved.params)?;
     if let Some(v) = body.get("options").filter(|v| !v.is_null()) {
         let map = v.as_object().ok_or_else(|| ApiError::bad_request("options must be an object"))?;
         opts.apply(map)?;
     }
+    resolved.key.load = opts.load_options();
     let keep_alive = match body.get("keep_alive").filter(|v| !v.is_null()) {
         None => state.default_keep_alive,
         Some(v) => crate::sched::parse_keep_alive(v).map_err(ApiError::bad_request)?,
@@ -256,7 +257,7 @@ impl Job {
     /// the request asked for them).
     fn run(&self, emit: &mut dyn FnMut(&str, &[Value]) -> bool) -> Result<Value, ApiError> {
         let t0 = Instant::now();
-        let loaded_before = self.state.sched.is_loaded(&self.c.resolved.key.id);
+        let loaded_before = self.state.sched.is_loaded(&self.c.resolved.key);
         let lease: Lease = self.state.sched.acquire(&self.c.resolved.key, self.c.keep_alive)?;
         let load_duration = if loaded_before { Duration::ZERO } else { t0.elapsed() };
         let model = &*lease.loaded.model;
@@ -286,10 +287,12 @@ impl Job {
         if gen_opts.num_predict < -2 {
             gen_opts.num_predict = -1;
         }
-        let mut stats: GenerateStats =
+        // num_thread caps the pool's threads for this request (0: all of them).
+        let mut stats: GenerateStats = rollama_kernels::with_thread_limit(self.c.opts.num_thread, || {
             generate_with(model, &mut session, &tokens[..cached], &tokens[cached..], &gen_opts, |p, lps| {
                 emit(p, &logprobs_json(tok, lps))
-            })?;
+            })
+        })?;
         let held = stats.sequence.take();
         let mut all = tokens;
         all.extend(&stats.tokens);

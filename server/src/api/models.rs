@@ -83,6 +83,7 @@ impl AppState {
                 id: entry.digest.hex().to_string(),
                 name: display.clone(),
                 path: self.store.blob_path(&model_layer.digest),
+                load: Default::default(),
             },
             name: display,
             template,

@@ -4,6 +4,7 @@
 //! (Ollama logs and ignores them).
 
 use rollama_engine::generate::GenerateOptions;
+use rollama_engine::model::LoadOptions;
 use rollama_engine::sampler::{ChainOptions, SamplerOptions};
 use serde_json::{Map, Value};
 
@@ -20,6 +21,9 @@ pub struct Options {
     pub num_predict: i64,
     pub num_ctx: usize,
     pub num_thread: usize,
+    /// RoPE overrides; 0 keeps the file's value (Ollama's and llama.cpp's "unset").
+    pub rope_frequency_base: f32,
+    pub rope_frequency_scale: f32,
     pub stop: Vec<String>,
     /// Tokens kept at the start when the context shifts or a prompt is cut.
     pub num_keep: usize,
@@ -40,6 +44,8 @@ impl Default for Options {
             num_predict: -1,
             num_ctx: DEFAULT_NUM_CTX,
             num_thread: 0,
+            rope_frequency_base: 0.0,
+            rope_frequency_scale: 0.0,
             stop: Vec::new(),
             num_keep: 4,
             chain: ChainOptions::default(),
@@ -59,8 +65,8 @@ enum Kind {
 /// are accepted and ignored (see the README's option table): tfs_z (removed from
 /// llama.cpp), penalize_newline (deprecated in Ollama), and the loading and memory knobs
 /// (numa, num_batch, num_gqa, num_gpu, main_gpu, low_vram, f16_kv, logits_all, vocab_only,
-/// use_mmap, use_mlock, embedding_only, rope_frequency_base/scale) that this CPU engine
-/// decides for itself or takes from the GGUF.
+/// use_mmap, use_mlock, embedding_only) that this CPU engine decides for itself.
+/// rope_frequency_base/scale are load-time settings: a model is loaded again with them.
 const KNOWN: &[(&str, Kind)] = &[
     ("num_keep", Kind::Int),
     ("seed", Kind::Int),
@@ -99,6 +105,12 @@ const KNOWN: &[(&str, Kind)] = &[
 ];
 
 impl Options {
+    /// The settings that decide how a model is loaded (a change loads another instance).
+    pub fn load_options(&self) -> LoadOptions {
+        let set = |v: f32| (v.is_finite() && v > 0.0).then_some(v);
+        LoadOptions { rope_freq_base: set(self.rope_frequency_base), rope_freq_scale: set(self.rope_frequency_scale) }
+    }
+
     /// Applies one JSON map of options over these.
     pub fn apply(&mut self, map: &Map<String, Value>) -> Result<(), ApiError> {
         for (key, value) in map {
@@ -140,6 +152,8 @@ impl Options {
                         "frequency_penalty" => self.chain.frequency_penalty = v,
                         "mirostat_tau" => self.chain.mirostat_tau = v,
                         "mirostat_eta" => self.chain.mirostat_eta = v,
+                        "rope_frequency_base" => self.rope_frequency_base = v,
+                        "rope_frequency_scale" => self.rope_frequency_scale = v,
                         _ => {}
                     }
                 }
