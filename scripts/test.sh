@@ -14,9 +14,10 @@ if ! command -v curl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq curl >/dev/null
 fi
 # The CNCF distribution registry that pull and push are tested against (tests/e2e/registry.rs),
-# and htpasswd (apache2-utils) for the registry that wants credentials.
-if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq docker-registry apache2-utils >/dev/null
+# htpasswd (apache2-utils) for the registry that wants credentials, and openssl for the
+# certificates of the https registry.
+if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null || ! command -v openssl >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq docker-registry apache2-utils openssl >/dev/null
 fi
 python3 scripts/fetch_models.py >/dev/null
 cargo build --release -p rollama

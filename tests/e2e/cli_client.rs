@@ -84,7 +84,8 @@ fn the_cli_drives_a_server() {
     let (ok, _, err) = client(&s, &["run", "ghost", "hi"], "");
     assert!(!ok && err.contains("not found"), "{err}");
     let (ok, _, err) = client(&s, &["pull", "smol"], "");
-    // The default registry is https, which this build cannot reach: a clear error, not a hang.
-    assert!(!ok && err.contains("registry.ollama.ai") && err.contains("https"), "{err}");
+    // The default registry (https://registry.ollama.ai) cannot be resolved from the test
+    // machine: a clear error naming it, not a hang.
+    assert!(!ok && err.contains("registry.ollama.ai"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

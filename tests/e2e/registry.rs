@@ -33,6 +33,12 @@ struct Registry {
 impl Registry {
     /// None where the registry is not installed.
     fn start(htpasswd: Option<(&str, &str)>) -> Option<Registry> {
+        Registry::start_with(htpasswd, false)
+    }
+
+    /// With `tls`, the registry serves https with a certificate for 127.0.0.1 signed by a test
+    /// CA whose certificate is `ca.pem` in its directory (see [`Registry::ca`]).
+    fn start_with(htpasswd: Option<(&str, &str)>, tls: bool) -> Option<Registry> {
         if !Path::new(REGISTRY_BIN).exists() {
             eprintln!("skipped: {REGISTRY_BIN} is not installed (apt-get install docker-registry)");
             return None;
@@ -58,6 +64,14 @@ impl Registry {
             config +=
                 &format!("auth:\n  htpasswd:\n    realm: rollama-test\n    path: {}\n", dir.join("htpasswd").display());
         }
+        if tls {
+            make_certificates(&dir);
+            config += &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            );
+        }
         std::fs::write(dir.join("config.yml"), config).unwrap();
         let child = Command::new(REGISTRY_BIN)
             .arg("serve")
@@ -70,14 +84,25 @@ impl Registry {
         let r = Registry { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            match ureq::get(&format!("http://127.0.0.1:{port}/v2/")).call() {
-                Ok(_) | Err(ureq::Error::Status(401, _)) => break,
-                _ => {}
+            if tls {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+            } else {
+                match ureq::get(&format!("http://127.0.0.1:{port}/v2/")).call() {
+                    Ok(_) | Err(ureq::Error::Status(401, _)) => break,
+                    _ => {}
+                }
             }
             assert!(Instant::now() < deadline, "docker-registry did not start on port {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(r)
+    }
+
+    /// The certificate of the CA that signed an https registry's certificate.
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
     }
 
     /// The registry's file of a blob.
@@ -93,6 +118,22 @@ impl Drop for Registry {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A test CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`cert.pem`, `key.pem`),
+/// made with the openssl command.
+fn make_certificates(dir: &Path) {
+    let run = |args: &str| {
+        let out = Command::new("openssl").args(args.split(' ')).current_dir(dir).output().expect("running openssl");
+        assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let leaf_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+        extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::fs::write(dir.join("leaf.ext"), leaf_ext).unwrap();
+    run("req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=rollama-test-CA \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
+    run("req -newkey rsa:2048 -nodes -keyout key.pem -out leaf.csr -subj /CN=127.0.0.1");
+    run("x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile leaf.ext");
 }
 
 fn free_port() -> u16 {
@@ -584,4 +625,33 @@ fn bearer_token_challenge() {
     assert_eq!(code, 401, "{text}");
     assert!(text.contains("not on the registry's host"), "{text}");
     assert_eq!(elsewhere.token_requests.load(Ordering::SeqCst), 0);
+}
+
+/// Over https (no `insecure`): a registry whose certificate a test CA signed. Trusting that CA
+/// (SSL_CERT_FILE, read like the system's store) push and pull round-trip; without it the pull
+/// fails with a certificate error and writes nothing.
+#[test]
+fn https_registry_with_a_trusted_certificate() {
+    let Some(reg) = Registry::start_with(None, true) else { return };
+    let ca = reg.ca();
+    let s = TestServer::start_with(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let name = format!("127.0.0.1:{}/library/smol:latest", reg.port);
+    create_smollm2(&s, &name);
+    let digest = tag_digest(&s, &name).unwrap();
+    let (code, text) = post(&s, "/api/push", &json!({"model": name}));
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(ndjson(&text).last().unwrap()["status"], "success", "{text}");
+    delete(&s, &name);
+    let (code, text) = post(&s, "/api/pull", &json!({"model": name}));
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(ndjson(&text).last().unwrap()["status"], "success", "{text}");
+    assert_eq!(tag_digest(&s, &name).as_deref(), Some(digest.as_str()));
+
+    // A server that does not trust the test CA refuses the registry's certificate.
+    let untrusting = TestServer::start();
+    let (code, text) = post(&untrusting, "/api/pull", &json!({"model": name, "stream": false}));
+    assert_ne!(code, 200, "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(tag_digest(&untrusting, &name).is_none());
+    assert!(blob_files(&untrusting).is_empty(), "{:?}", blob_files(&untrusting));
 }

@@ -72,9 +72,6 @@ impl Client {
         if scheme == "http" && !options.insecure {
             return Err(RegistryError::InsecureNotAllowed);
         }
-        if scheme == "https" {
-            return Err(RegistryError::HttpsUnsupported { host: name.host().to_string() });
-        }
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .timeout_connect(Duration::from_secs(10))
@@ -188,9 +185,6 @@ impl Client {
             }
             let Some(location) = resp.header("Location") else { return Ok((resp, url)) };
             url = self.resolve(location);
-            if url.starts_with("https://") {
-                return Err(RegistryError::HttpsUnsupported { host: host_of(&url).unwrap_or("?").to_string() });
-            }
         }
         Err(RegistryError::Network { what: what.to_string(), reason: format!("more than {MAX_REDIRECTS} redirects") })
     }

@@ -21,8 +21,8 @@ pub use pull::pull;
 pub use push::push;
 
 /// Checks, before any request, that the registry of `name` can be reached with `options`
-/// (http needs `insecure`; https needs TLS, which this build lacks), so a server can answer
-/// with an error status instead of a stream that fails at once.
+/// (http needs `insecure`), so a server can answer with an error status instead of a stream
+/// that fails at once.
 pub fn check(name: &crate::store::Name, options: &Options) -> Result<(), RegistryError> {
     client::Client::new(name, options).map(|_| ())
 }
@@ -93,8 +93,6 @@ pub enum RegistryError {
     NotFound(String),
     #[error("insecure protocol http: pass insecure to use a plain-http registry")]
     InsecureNotAllowed,
-    #[error("cannot reach {host} over https: this build has no TLS; use a plain-http registry with insecure")]
-    HttpsUnsupported { host: String },
     /// A request that got no answer (connection refused, reset, timed out).
     #[error("{what}: {reason}")]
     Network { what: String, reason: String },
@@ -127,7 +125,7 @@ impl RegistryError {
     pub fn http_status(&self) -> u16 {
         match self {
             RegistryError::NotFound(_) => 404,
-            RegistryError::InsecureNotAllowed | RegistryError::HttpsUnsupported { .. } => 400,
+            RegistryError::InsecureNotAllowed => 400,
             RegistryError::Unauthorized(_) => 401,
             RegistryError::Store(e) => match e.class() {
                 ErrorClass::BadRequest => 400,
