@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use rollama_engine::backend::CpuBackend;
+use rollama_engine::gguf::GgmlType;
 use rollama_engine::gguf::{GgufFile, GgufWriter};
 use rollama_engine::model::{self, Logits, Model, ModelError};
 
@@ -49,6 +50,8 @@ struct Spec {
     rope_freqs: bool,
     /// gemma 2: attention and final logit soft-caps written to the file.
     softcaps: Option<(f32, f32)>,
+    /// `blk.0.attn_q.weight` stored (as zeros) in this type instead of F32.
+    q_type: Option<GgmlType>,
     seed: u64,
 }
 
@@ -66,6 +69,7 @@ fn llama() -> Spec {
         output: true,
         rope_freqs: false,
         softcaps: None,
+        q_type: None,
         seed: 1,
     }
 }
@@ -118,13 +122,22 @@ fn write(spec: &Spec) -> Vec<u8> {
     w.add_i32_array("tokenizer.ggml.token_type", &types);
 
     let mut rng = Lcg(spec.seed);
+    let q_type = spec.q_type;
     let (d, hd, ff) = (spec.n_embd, spec.head_dim, spec.n_ff);
     let (q_w, kv_w) = (spec.n_head * hd, spec.n_head_kv * hd);
     let mut t = |name: &str, dims: &[usize], scale: f32, offset: f32| {
         let n: usize = dims.iter().product();
         let v: Vec<f32> = rng.vec(n, scale).into_iter().map(|x| x + offset).collect();
         let dims: Vec<u64> = dims.iter().map(|&x| x as u64).collect();
-        w.add_f32_tensor(name, &dims, &v).expect("valid tensor");
+        match q_type.filter(|_| name == "blk.0.attn_q.weight") {
+            Some(ty) => {
+                let bytes = ty.row_bytes(dims[0] as usize).unwrap() * dims[1] as usize;
+                w.add_tensor(name, ty, &dims, vec![0; bytes]).expect("valid tensor");
+            }
+            None => {
+                w.add_f32_tensor(name, &dims, &v).expect("valid tensor");
+            }
+        }
     };
     t("token_embd.weight", &[d, N_VOCAB], 1.0, 0.0);
     t("output_norm.weight", &[d], 0.1, 1.0);
@@ -335,4 +348,15 @@ fn unknown_architecture_is_named_with_the_supported_ones() {
     for name in ["mamba", "llama", "qwen2", "gemma2", "gemma3"] {
         assert!(msg.contains(name), "{msg:?} does not name {name}");
     }
+}
+
+#[test]
+fn a_weight_type_without_kernels_is_named_at_load() {
+    // Q8_1 is an activation format: valid in a GGUF, but no backend multiplies by it.
+    let err = load(&Spec { q_type: Some(GgmlType::Q8_1), ..llama() }).err().expect("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::UnsupportedType { .. }), "{msg}");
+    assert!(msg.contains("blk.0.attn_q.weight") && msg.contains("Q8_1"), "{msg}");
+    // A type the kernels have loads.
+    assert!(load(&Spec { q_type: Some(GgmlType::Q4_0), ..llama() }).is_ok());
 }
