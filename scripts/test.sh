@@ -22,3 +22,7 @@ fi
 python3 scripts/fetch_models.py >/dev/null
 cargo build --release -p rollama
 cargo test --release --workspace "$@"
+# The NEON kernels, cross-compiled for arm64 and tested under qemu-user.
+if [ "$(uname -m)" = x86_64 ]; then
+  scripts/test_arm.sh
+fi

@@ -69,6 +69,10 @@ fn ops_for(level: Level) -> OpsTable {
     if level >= Level::Avx2 {
         return crate::x86_64::attention::OPS_AVX2;
     }
+    #[cfg(target_arch = "aarch64")]
+    if level >= Level::Neon {
+        return crate::aarch64::attention::OPS_NEON;
+    }
     let _ = level;
     OpsTable { dot: dot_f16, mad: mad_f16, scale: scale_f16 }
 }

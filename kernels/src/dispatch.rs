@@ -163,7 +163,9 @@ fn build(level: Level) -> Table {
     }
     #[cfg(target_arch = "x86_64")]
     crate::x86_64::upgrade(&mut t, level);
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    crate::aarch64::upgrade(&mut t, level);
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     let _ = level;
     t
 }

@@ -9,10 +9,14 @@
 //!   scalar reference dot product.
 //! - `x86_64`: AVX2 versions of the hot kernels, installed at run time by `dispatch` for the level
 //!   [`cpu::level`] reports.
+//! - `aarch64`: NEON and NEON+dotprod (`sdot`) versions of the same, likewise installed; on arm64
+//!   they are bit-identical to the scalar kernels.
 //! - [`matmul()`] and [`ThreadPool`]: the multi-threaded matrix-times-activations op.
 //!
 //! This crate knows nothing of GGUF files, models or HTTP.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod attention;
 pub mod cpu;
 mod dispatch;
@@ -63,9 +67,10 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), K
     Ok(())
 }
 
-/// Converts an f32 row to `ty` (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1) with ggml's
-/// reference quantizers; `dst` must be exactly `ty.row_bytes(src.len())` bytes. For writing
-/// test models and caches; model weights come already quantized.
+/// Converts an f32 row to `ty` (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K..Q6_K)
+/// with ggml's reference quantizers (for the k-quants, what `llama-quantize` does without an
+/// importance matrix); `dst` must be exactly `ty.row_bytes(src.len())` bytes. For writing test
+/// models, caches and `--quantize`d model copies.
 pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), KernelError> {
     use quant::*;
     use GgmlType::*;
@@ -87,6 +92,11 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), Ker
         Q5_1 => q5_1::quantize(src, bytemuck::cast_slice_mut(dst)),
         Q8_0 => q8_0::quantize(src, bytemuck::cast_slice_mut(dst)),
         Q8_1 => q8_1::quantize(src, bytemuck::cast_slice_mut(dst)),
+        Q2_K => q2_k::quantize(src, bytemuck::cast_slice_mut(dst)),
+        Q3_K => q3_k::quantize(src, bytemuck::cast_slice_mut(dst)),
+        Q4_K => q4_k::quantize(src, bytemuck::cast_slice_mut(dst)),
+        Q5_K => q5_k::quantize(src, bytemuck::cast_slice_mut(dst)),
+        Q6_K => q6_k::quantize(src, bytemuck::cast_slice_mut(dst)),
         _ => return Err(KernelError::Unsupported { ty, op: "quantize" }),
     }
     Ok(())

@@ -4,8 +4,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::f16;
 use super::q8_k::BlockQ8K;
+use super::{f16, to_f16};
 use crate::types::QK_K;
 
 /// ggml's `block_q4_K`.
@@ -59,6 +59,172 @@ pub fn dequantize(x: &[BlockQ4K], y: &mut [f32]) {
             for l in 0..32 {
                 y[l] = d1 * (q[l] & 0x0F) as f32 - m1;
                 y[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantization (ggml's reference quantizers; shared with Q2_K and Q5_K)
+// ---------------------------------------------------------------------------------------------
+
+/// ggml's `nearest_int` as the k-quant quantizers use it: adding 1.5 * 2^23 rounds to the nearest
+/// integer (ties to even) and the mantissa holds the result. Within +-2^22 that is
+/// `round_ties_even`; outside it (degenerate ratios) this keeps ggml's wrapped value too.
+#[inline(always)]
+pub(crate) fn nearest_int_k(x: f32) -> i32 {
+    let v = x + 12_582_912.0;
+    (v.to_bits() as i32 & 0x007F_FFFF) - 0x0040_0000
+}
+
+/// ggml's `make_qkx2_quants`: the affine fit `x ~ scale * l - min` (`l` in 0..=nmax, `min` >= 0)
+/// that minimizes the weighted error (absolute with `use_mad`, else squared), trying `nstep + 1`
+/// grid spacings around `nmax / (max - min)` and refitting scale and min by least squares for
+/// each. Writes the levels to `l` and returns `(scale, min)`. The float operations are ggml's,
+/// one by one in its order (no fused multiply-adds), so the bytes match.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn make_qkx2_quants(
+    x: &[f32],
+    weights: &[f32],
+    nmax: i32,
+    l: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    let n = x.len();
+    let (mut min, mut max) = (x[0], x[0]);
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..n {
+        min = if x[i] < min { x[i] } else { min };
+        max = if x[i] > max { x[i] } else { max };
+        sum_w += weights[i];
+        sum_x += weights[i] * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        l[..n].fill(0);
+        return (0.0, -min);
+    }
+    let err = |d: f32| if use_mad { d.abs() } else { d * d };
+    let mut iscale = nmax as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    for i in 0..n {
+        l[i] = nearest_int_k(iscale * (x[i] - min)).clamp(0, nmax) as u8;
+        best_error += weights[i] * err(scale * l[i] as f32 + min - x[i]);
+    }
+    if nstep < 1 {
+        return (scale, -min);
+    }
+    let mut laux = [0u8; 32];
+    for is in 0..=nstep {
+        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
+        for i in 0..n {
+            let q = nearest_int_k(iscale * (x[i] - min)).clamp(0, nmax);
+            laux[i] = q as u8;
+            let (w, q) = (weights[i], q as f32);
+            sum_l += w * q;
+            sum_l2 += w * q * q;
+            sum_xl += w * q * x[i];
+        }
+        let det = sum_w * sum_l2 - sum_l * sum_l;
+        if det > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / det;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0.0f32;
+            for i in 0..n {
+                cur_error += weights[i] * err(this_scale * laux[i] as f32 + this_min - x[i]);
+            }
+            if cur_error < best_error {
+                l[..n].copy_from_slice(&laux[..n]);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
+
+/// The first half of `quantize_row_q{4,5}_K_ref`: fits each group of 32 with
+/// `make_qkx2_quants` (weights `sqrt(mean(x^2)) + |x|`), packs the 6-bit scales and mins with
+/// their f16 super-scales into `scales`/`d`/`dmin`, and requantizes every element against the
+/// stored (rounded) scale and min into `l` (levels 0..=nmax).
+pub(crate) fn quantize_scales_k(
+    x: &[f32],
+    nmax: i32,
+    rmin: f32,
+    nstep: i32,
+    l: &mut [u8; QK_K],
+) -> ([u8; 12], [u8; 2], [u8; 2]) {
+    let mut scales = [0.0f32; 8];
+    let mut mins = [0.0f32; 8];
+    let (mut max_scale, mut max_min) = (0.0f32, 0.0f32);
+    for j in 0..8 {
+        let xg = &x[32 * j..32 * j + 32];
+        let mut sum_x2 = 0.0f32;
+        for &v in xg {
+            sum_x2 += v * v;
+        }
+        let av_x = (sum_x2 / 32.0).sqrt();
+        let weights: [f32; 32] = std::array::from_fn(|i| av_x + xg[i].abs());
+        (scales[j], mins[j]) = make_qkx2_quants(xg, &weights, nmax, &mut l[32 * j..], rmin, 0.1, nstep, false);
+        if scales[j] > max_scale {
+            max_scale = scales[j];
+        }
+        if mins[j] > max_min {
+            max_min = mins[j];
+        }
+    }
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    let mut packed = [0u8; 12];
+    for j in 0..8 {
+        // ggml stores the rounded value in a uint8_t before clamping.
+        let ls = (nearest_int_k(inv_scale * scales[j]) as u8).min(63);
+        let lm = (nearest_int_k(inv_min * mins[j]) as u8).min(63);
+        if j < 4 {
+            packed[j] = ls;
+            packed[j + 4] = lm;
+        } else {
+            packed[j + 4] = (ls & 0x0F) | ((lm & 0x0F) << 4);
+            packed[j - 4] |= (ls >> 4) << 6;
+            packed[j] |= (lm >> 4) << 6;
+        }
+    }
+    let (d, dmin) = (to_f16(max_scale / 63.0), to_f16(max_min / 63.0));
+    for j in 0..8 {
+        let (sc, m) = scale_min(j, &packed);
+        let dl = f16(d) * sc as f32;
+        if dl == 0.0 {
+            continue;
+        }
+        let dm = f16(dmin) * m as f32;
+        for i in 32 * j..32 * j + 32 {
+            l[i] = nearest_int_k((x[i] + dm) / dl).clamp(0, nmax) as u8;
+        }
+    }
+    (packed, d, dmin)
+}
+
+/// `quantize_row_q4_K_ref` (what `llama-quantize` uses without an importance matrix).
+pub fn quantize(x: &[f32], y: &mut [BlockQ4K]) {
+    let mut l = [0u8; QK_K];
+    for (x, b) in x.chunks_exact(QK_K).zip(y.iter_mut()) {
+        (b.scales, b.d, b.dmin) = quantize_scales_k(x, 15, -1.0, 20, &mut l);
+        for c in 0..4 {
+            for i in 0..32 {
+                b.qs[32 * c + i] = l[64 * c + i] | (l[64 * c + 32 + i] << 4);
             }
         }
     }

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::f16;
-use super::q4_k::{scale_min, scales_mins};
+use super::q4_k::{quantize_scales_k, scale_min, scales_mins};
 use super::q8_k::BlockQ8K;
 use crate::types::QK_K;
 
@@ -50,6 +50,23 @@ pub fn dequantize(x: &[BlockQ5K], y: &mut [f32]) {
             for l in 0..32 {
                 y[l] = d1 * v[l] as f32 - m1;
                 y[l + 32] = d2 * v[l + 32] as f32 - m2;
+            }
+        }
+    }
+}
+
+/// `quantize_row_q5_K_ref`: Q4_K's fit with 5-bit levels; the 5th bit of the pair of elements
+/// 64c + l and 64c + 32 + l goes to bits 2c and 2c + 1 of `qh[l]`.
+pub fn quantize(x: &[f32], y: &mut [BlockQ5K]) {
+    let mut l = [0u8; QK_K];
+    for (x, b) in x.chunks_exact(QK_K).zip(y.iter_mut()) {
+        (b.scales, b.d, b.dmin) = quantize_scales_k(x, 31, -0.5, 15, &mut l);
+        b.qh = [0; QK_K / 8];
+        for c in 0..4 {
+            for j in 0..32 {
+                let (l1, l2) = (l[64 * c + j], l[64 * c + 32 + j]);
+                b.qh[j] |= ((l1 >> 4) << (2 * c)) | ((l2 >> 4) << (2 * c + 1));
+                b.qs[32 * c + j] = (l1 & 0x0F) | ((l2 & 0x0F) << 4);
             }
         }
     }

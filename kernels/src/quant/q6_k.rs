@@ -4,8 +4,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::f16;
+use super::q4_k::nearest_int_k;
 use super::q8_k::BlockQ8K;
+use super::{f16, signed_max, to_f16};
 use crate::types::QK_K;
 
 /// ggml's `block_q6_K`.
@@ -47,6 +48,96 @@ pub fn dequantize(x: &[BlockQ6K], y: &mut [f32]) {
             let v = unpack_half(b, h);
             for (i, &q) in v.iter().enumerate() {
                 y[128 * h + i] = d * b.scales[8 * h + i / 16] as f32 * q as f32;
+            }
+        }
+    }
+}
+
+/// ggml's `make_qx_quants` with `rmse_type = 1` and no importance weights: a symmetric fit
+/// `x ~ scale * (L - nmax)` (`L` in 0..2*nmax) weighted by `x^2`, the signed extreme mapping to
+/// `-nmax`, then 18 nearby grid spacings tried and the best least-squares scale kept. Writes
+/// the levels to `l` and returns the scale; float operations in ggml's order.
+pub(crate) fn make_qx_quants(x: &[f32], nmax: i32, l: &mut [i8]) -> f32 {
+    let (amax, max) = signed_max(x);
+    if amax < GROUP_MAX_EPS {
+        l[..x.len()].fill(0);
+        return 0.0;
+    }
+    let fit = |iscale: f32| {
+        let (mut sumlx, mut suml2) = (0.0f32, 0.0f32);
+        for &v in x {
+            let q = nearest_int_k(iscale * v).clamp(-nmax, nmax - 1) as f32;
+            let w = v * v;
+            sumlx += w * v * q;
+            suml2 += w * q * q;
+        }
+        (sumlx, suml2)
+    };
+    let levels = |iscale: f32, l: &mut [i8]| {
+        for (l, &v) in l.iter_mut().zip(x) {
+            *l = (nmax + nearest_int_k(iscale * v).clamp(-nmax, nmax - 1)) as i8;
+        }
+    };
+    let iscale = -(nmax as f32) / max;
+    levels(iscale, l);
+    let (sumlx, suml2) = fit(iscale);
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+    for is in (-9..=9).filter(|&is| is != 0) {
+        let iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        let (sumlx, suml2) = fit(iscale);
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            levels(iscale, l);
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// ggml's `GROUP_MAX_EPS`: below this a group counts as all zeros.
+const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// `quantize_row_q6_K_ref`: a `make_qx_quants` fit per group of 16, the group scales quantized
+/// to i8 against the largest (signed) one, then every element requantized against its stored
+/// scale.
+pub fn quantize(x: &[f32], y: &mut [BlockQ6K]) {
+    let mut l = [0i8; QK_K];
+    for (x, b) in x.chunks_exact(QK_K).zip(y.iter_mut()) {
+        let mut scales = [0.0f32; QK_K / 16];
+        let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
+        for (g, s) in scales.iter_mut().enumerate() {
+            *s = make_qx_quants(&x[16 * g..16 * g + 16], 32, &mut l[16 * g..16 * g + 16]);
+            if s.abs() > max_abs_scale {
+                max_abs_scale = s.abs();
+                max_scale = *s;
+            }
+        }
+        if max_abs_scale < GROUP_MAX_EPS {
+            *b = BlockQ6K::zeroed();
+            continue;
+        }
+        let iscale = -128.0 / max_scale;
+        b.d = to_f16(1.0 / iscale);
+        for (q, &s) in b.scales.iter_mut().zip(&scales) {
+            *q = nearest_int_k(iscale * s).min(127) as i8;
+        }
+        for g in 0..QK_K / 16 {
+            let d = f16(b.d) * b.scales[g] as f32;
+            if d == 0.0 {
+                continue;
+            }
+            for i in 16 * g..16 * g + 16 {
+                l[i] = (nearest_int_k(x[i] / d).clamp(-32, 31) + 32) as i8;
+            }
+        }
+        for h in 0..2 {
+            let (l, ql, qh) = (&l[128 * h..], &mut b.ql[64 * h..64 * h + 64], &mut b.qh[32 * h..32 * h + 32]);
+            for j in 0..32 {
+                let q = [l[j], l[j + 32], l[j + 64], l[j + 96]].map(|v| v as u8);
+                ql[j] = (q[0] & 0x0F) | ((q[2] & 0x0F) << 4);
+                ql[j + 32] = (q[1] & 0x0F) | ((q[3] & 0x0F) << 4);
+                qh[j] = (q[0] >> 4) | ((q[1] >> 4) << 2) | ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6);
             }
         }
     }

@@ -107,7 +107,7 @@ fn malformed_inputs_are_errors() {
     assert!(crate::dequantize_row(GgmlType::Q4_1, &w[..20], &mut y[..31]).is_err());
     assert!(crate::dequantize_row(GgmlType::IQ2_XXS, &iq, &mut [0.0; 256]).is_err());
     assert!(crate::quantize_row(GgmlType::Q8_0, &y, &mut [0u8; 33]).is_err());
-    assert!(crate::quantize_row(GgmlType::Q4_K, &[0.0; 256], &mut [0u8; 144]).is_err());
+    assert!(crate::quantize_row(GgmlType::IQ4_XS, &[0.0; 256], &mut [0u8; 136]).is_err());
     assert_eq!(crate::vec_dot_f32(&[1.0, 2.0, 3.0], &[4.0, 5.0]), 14.0);
 }
 

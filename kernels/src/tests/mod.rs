@@ -1,7 +1,10 @@
 //! Tests that cut across modules: the SIMD-versus-scalar harness, accuracy budgets against f32,
-//! matmul against a naive reference, and malformed inputs.
+//! fixtures from independent implementations, matmul against a naive reference, and malformed
+//! inputs.
 
 mod accuracy;
+mod avx512;
+mod fixtures;
 mod harness;
 mod matmul;
 mod util;

@@ -1,18 +1,23 @@
 //! x86-64 kernels and the code that installs them into the dispatch tables.
 //!
 //! `avx2` holds the AVX2+FMA+F16C versions of the activation quantizers and of the dot products
-//! of the common weight types; `avx2_k` those of the k-quants. Each entry point is a
-//! `#[target_feature] unsafe fn`; the adapters below give them the table's byte-slice signature.
+//! of the common weight types; `avx2_k` those of the k-quants; `avx2_more` those of Q2_K, Q3_K and
+//! IQ4_XS; `avx512` and `avx512_k` AVX-512 VNNI versions of the hot dot products, bit-identical to
+//! the AVX2 ones. Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them
+//! the table's byte-slice signature.
 
 pub(crate) mod attention;
 pub mod avx2;
 pub mod avx2_k;
+pub mod avx2_more;
+pub mod avx512;
+pub mod avx512_k;
 
 use crate::cpu::Level;
 use crate::dispatch::Table;
 use crate::quant::{
-    BlockIq4Nl, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K, BlockQ8K, BlockQ8_0,
-    BlockQ8_1,
+    BlockIq4Nl, BlockIq4Xs, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+    BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1,
 };
 use crate::GgmlType;
 
@@ -52,6 +57,9 @@ simd_dot!(dot_iq4_nl, avx2::vec_dot_iq4_nl, BlockIq4Nl, BlockQ8_0);
 simd_dot!(dot_q4_k, avx2_k::vec_dot_q4_k, BlockQ4K, BlockQ8K);
 simd_dot!(dot_q5_k, avx2_k::vec_dot_q5_k, BlockQ5K, BlockQ8K);
 simd_dot!(dot_q6_k, avx2_k::vec_dot_q6_k, BlockQ6K, BlockQ8K);
+simd_dot!(dot_q2_k, avx2_more::vec_dot_q2_k, BlockQ2K, BlockQ8K);
+simd_dot!(dot_q3_k, avx2_more::vec_dot_q3_k, BlockQ3K, BlockQ8K);
+simd_dot!(dot_iq4_xs, avx2_more::vec_dot_iq4_xs, BlockIq4Xs, BlockQ8K);
 
 /// Byte-slice adapters around typed four-row SIMD kernels.
 macro_rules! simd_dot4 {
@@ -90,6 +98,9 @@ pub(crate) fn upgrade(t: &mut Table, level: Level) {
     t.set_dot(Q4_K, dot_q4_k);
     t.set_dot(Q5_K, dot_q5_k);
     t.set_dot(Q6_K, dot_q6_k);
+    t.set_dot(Q2_K, dot_q2_k);
+    t.set_dot(Q3_K, dot_q3_k);
+    t.set_dot(IQ4_XS, dot_iq4_xs);
     t.set_dot4(Q4_0, dot4_q4_0);
     t.set_dot4(Q4_1, dot4_q4_1);
     t.set_dot4(Q4_K, dot4_q4_k);
@@ -100,4 +111,38 @@ pub(crate) fn upgrade(t: &mut Table, level: Level) {
     t.set_dot(BF16, avx2::vec_dot_bf16);
     t.dot_f32 = avx2::dot_f32;
     t.axpy = avx2::axpy;
+    if level >= Level::Avx512 {
+        upgrade_avx512(t);
+    }
+}
+
+simd_dot!(dot_q4_0_512, avx512::vec_dot_q4_0, BlockQ4_0, BlockQ8_0);
+simd_dot!(dot_q4_1_512, avx512::vec_dot_q4_1, BlockQ4_1, BlockQ8_1);
+simd_dot!(dot_q5_0_512, avx512::vec_dot_q5_0, BlockQ5_0, BlockQ8_0);
+simd_dot!(dot_q8_0_512, avx512::vec_dot_q8_0, BlockQ8_0, BlockQ8_0);
+simd_dot!(dot_q4_k_512, avx512_k::vec_dot_q4_k, BlockQ4K, BlockQ8K);
+simd_dot!(dot_q6_k_512, avx512_k::vec_dot_q6_k, BlockQ6K, BlockQ8K);
+simd_dot4!(dot4_q4_0_512, avx512::vec_dot_q4_0_x4, BlockQ4_0, BlockQ8_0);
+simd_dot4!(dot4_q4_1_512, avx512::vec_dot_q4_1_x4, BlockQ4_1, BlockQ8_1);
+simd_dot4!(dot4_q5_0_512, avx512::vec_dot_q5_0_x4, BlockQ5_0, BlockQ8_0);
+simd_dot4!(dot4_q8_0_512, avx512::vec_dot_q8_0_x4, BlockQ8_0, BlockQ8_0);
+simd_dot4!(dot4_q4_k_512, avx512_k::vec_dot_q4_k_x4, BlockQ4K, BlockQ8K);
+simd_dot4!(dot4_q6_k_512, avx512_k::vec_dot_q6_k_x4, BlockQ6K, BlockQ8K);
+
+/// Installs the AVX-512 kernels over the AVX2 ones. Each gives the AVX2 kernel's result bit for
+/// bit (see `avx512`), so this level changes speed only, never output.
+fn upgrade_avx512(t: &mut Table) {
+    use GgmlType::*;
+    t.set_dot(Q4_0, dot_q4_0_512);
+    t.set_dot(Q4_1, dot_q4_1_512);
+    t.set_dot(Q5_0, dot_q5_0_512);
+    t.set_dot(Q8_0, dot_q8_0_512);
+    t.set_dot(Q4_K, dot_q4_k_512);
+    t.set_dot(Q6_K, dot_q6_k_512);
+    t.set_dot4(Q4_0, dot4_q4_0_512);
+    t.set_dot4(Q4_1, dot4_q4_1_512);
+    t.set_dot4(Q5_0, dot4_q5_0_512);
+    t.set_dot4(Q8_0, dot4_q8_0_512);
+    t.set_dot4(Q4_K, dot4_q4_k_512);
+    t.set_dot4(Q6_K, dot4_q6_k_512);
 }
