@@ -75,11 +75,14 @@ fn ld_bf16x8(s: &[u8], i: usize) -> __m256 {
     _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
 }
 
-/// Reads an f16 field with F16C.
+/// Reads an f16 field with F16C. The value is broadcast rather than moved into lane 0: LLVM
+/// turns a lane-0 move into a `vpinsrw` that merges into whatever register it picks, often a
+/// live accumulator, which chains every block's scale conversion behind the previous block's
+/// FMA; a broadcast writes a whole register and depends on nothing.
 #[inline]
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) fn f16x(b: [u8; 2]) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes(b) as i32)))
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(u16::from_le_bytes(b) as i16)))
 }
 
 /// Encodes an f16 field with F16C, rounding to nearest even.
