@@ -17,6 +17,7 @@
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+pub mod activation;
 pub mod attention;
 pub mod cpu;
 mod dispatch;

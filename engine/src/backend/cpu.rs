@@ -260,9 +260,7 @@ impl Backend for CpuBackend {
     }
 
     fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
-        for ((o, &g), &u) in out[..len].iter_mut().zip(&gate[..len]).zip(&up[..len]) {
-            *o = super::ggml_math::v_silu(g) * u;
-        }
+        rollama_kernels::activation::swiglu(&gate[..len], &up[..len], &mut out[..len]);
     }
 
     fn geglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {

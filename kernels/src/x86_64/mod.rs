@@ -6,6 +6,7 @@
 //! the AVX2 ones. Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them
 //! the table's byte-slice signature.
 
+pub(crate) mod activation;
 pub(crate) mod attention;
 pub mod avx2;
 pub mod avx2_k;
