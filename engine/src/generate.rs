@@ -13,10 +13,12 @@
 //! the model costs one check per step), and generation stops as soon as the value closes. A
 //! token is also refused if the value could not be closed in the tokens left afterwards, so a
 //! budget (`num_predict`, or the context) that runs low closes the value rather than cutting it.
+//! A GBNF `grammar` constrains the output the same way, through a [`grammar::Matcher`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::grammar::{self, Grammar};
 use crate::json::{self, Format, Matcher};
 use crate::model::{Logits, Model, ModelError, Session};
 use crate::sampler::{ChainOptions, Sampler, SamplerOptions};
@@ -43,6 +45,9 @@ pub struct GenerateOptions {
     pub stop: Vec<String>,
     /// Constrain the output to JSON, or to a JSON schema.
     pub format: Option<Format>,
+    /// Constrain the output to this GBNF grammar (llama.cpp's format, start rule `root`).
+    /// Setting it together with `format` is an error: the two cannot both hold.
+    pub grammar: Option<String>,
 }
 
 impl Default for GenerateOptions {
@@ -56,6 +61,45 @@ impl Default for GenerateOptions {
             logprobs: None,
             stop: Vec::new(),
             format: None,
+            grammar: None,
+        }
+    }
+}
+
+/// A constraint on the output: a JSON value or a grammar, each a matcher with the same
+/// interface.
+enum Constraint {
+    Json(Matcher),
+    Grammar(grammar::Matcher),
+}
+
+impl Constraint {
+    fn new(opts: &GenerateOptions) -> Result<Option<Constraint>, ModelError> {
+        let bad = |key: &str, reason: String| ModelError::BadHparam { key: key.into(), reason };
+        match (&opts.format, &opts.grammar) {
+            (Some(_), Some(_)) => Err(bad("grammar", "format and grammar cannot both be set".into())),
+            (Some(f), None) => {
+                Ok(Some(Constraint::Json(Matcher::new(Arc::new(f.compile().map_err(|r| bad("format", r))?)))))
+            }
+            (None, Some(g)) => {
+                let g = Grammar::parse(g).map_err(|e| bad("grammar", e.to_string()))?;
+                Ok(Some(Constraint::Grammar(grammar::Matcher::new(Arc::new(g)))))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn admit(&self, tok: &crate::tokenizer::Tokenizer, id: u32, left: usize) -> Option<Constraint> {
+        match self {
+            Constraint::Json(m) => json::admit(m, tok, id, left).map(Constraint::Json),
+            Constraint::Grammar(m) => grammar::admit(m, tok, id, left).map(Constraint::Grammar),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Constraint::Json(m) => m.is_done(),
+            Constraint::Grammar(m) => m.is_done(),
         }
     }
 }
@@ -175,14 +219,9 @@ pub fn generate_with(
     let can_shift = known && opts.shift && opts.num_predict != -2;
     let mut decoder = StreamDecoder::new();
     let mut stops = StopMatcher::new(&opts.stop);
-    // A bad schema is refused before a request gets here (the server compiles it first); for
-    // other callers it is an error naming `format`.
-    let mut matcher = match &opts.format {
-        None => None,
-        Some(f) => Some(Matcher::new(Arc::new(
-            f.compile().map_err(|reason| ModelError::BadHparam { key: "format".into(), reason })?,
-        ))),
-    };
+    // A bad schema or grammar is refused before a request gets here (the server compiles it
+    // first); for other callers it is an error naming `format` or `grammar`.
+    let mut matcher = Constraint::new(opts)?;
 
     let t0 = Instant::now();
     let mut logits = model.forward(session, prompt, Logits::Last)?;
@@ -213,7 +252,7 @@ pub fn generate_with(
                 }
                 let mut next = None;
                 let picked = sampler.sample_where(&logits, |id| {
-                    next = json::admit(m, tok, id, left);
+                    next = m.admit(tok, id, left);
                     next.is_some()
                 });
                 // Nothing fits (a vocabulary without the bytes the value needs): give up here.
@@ -231,7 +270,7 @@ pub fn generate_with(
         if let Some(n) = opts.logprobs {
             logprobs.push(TokenLogprob::new(&logits, id, n));
         }
-        let closed = matcher.as_ref().is_some_and(Matcher::is_done);
+        let closed = matcher.as_ref().is_some_and(Constraint::is_done);
         let step = stops.push(&decoder.push(tok, id));
         if !step.emit.is_empty() {
             let more = emit(&step.emit, &logprobs[sent..]);
@@ -310,5 +349,24 @@ mod tests {
         assert_eq!(t.top.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
         assert!((t.top[0].1 - (3f32.exp() / z).ln()).abs() < 1e-5);
         assert!(TokenLogprob::new(&logits, 0, 0).top.is_empty());
+    }
+
+    #[test]
+    fn a_grammar_is_checked_and_excludes_format() {
+        let with = |format: Option<Format>, grammar: &str| GenerateOptions {
+            format,
+            grammar: Some(grammar.to_string()),
+            ..GenerateOptions::default()
+        };
+        assert!(matches!(Constraint::new(&with(None, "root ::= \"a\"")), Ok(Some(Constraint::Grammar(_)))));
+        let Err(ModelError::BadHparam { key, reason }) = Constraint::new(&with(Some(Format::Json), "root ::= \"a\""))
+        else {
+            panic!("format and grammar together must be refused")
+        };
+        assert_eq!((key.as_str(), reason.as_str()), ("grammar", "format and grammar cannot both be set"));
+        let Err(ModelError::BadHparam { reason, .. }) = Constraint::new(&with(None, "root ::= \"a\"\nx ::= y")) else {
+            panic!("an undefined rule must be refused")
+        };
+        assert_eq!(reason, "2:7: rule `y` is used but never defined");
     }
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chat;
 pub mod generate;
 pub mod gguf;
+pub mod grammar;
 pub mod json;
 pub mod model;
 pub mod modelfile;

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use rollama_engine::generate::{generate_with, GenerateStats, TokenLogprob};
+use rollama_engine::grammar::Grammar;
 use rollama_engine::json::Format;
 use rollama_engine::tokenizer::Tokenizer;
 use serde_json::{json, Map, Value};
@@ -29,7 +30,7 @@ struct Common {
 }
 
 /// Reads `model` (or its old name `name`), `options`, `keep_alive`, `stream`, `format`,
-/// `shift`, `logprobs` and `top_logprobs`.
+/// `grammar`, `shift`, `logprobs` and `top_logprobs`.
 fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiError> {
     let name = str_field(body, "model")?.or(str_field(body, "name")?).unwrap_or("");
     let mut resolved = state.resolve(name)?;
@@ -50,6 +51,11 @@ fn common(state: &AppState, body: &Map<String, Value>) -> Result<Common, ApiErro
         Some(_) => return Err(ApiError::bad_request("stream must be a boolean")),
     };
     let format = parse_format(body.get("format"))?;
+    // A top-level `grammar` takes the place of `options.grammar`.
+    if let Some(g) = str_field(body, "grammar")? {
+        opts.grammar = (!g.is_empty()).then(|| g.to_string());
+    }
+    check_grammar(opts.grammar.as_deref(), format.is_some())?;
     let shift = match body.get("shift") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
@@ -89,6 +95,18 @@ fn parse_format(v: Option<&Value>) -> Result<Option<Format>, ApiError> {
     };
     format.compile().map_err(|e| ApiError::bad_request(format!("invalid format: {e}")))?;
     Ok(Some(format))
+}
+
+/// A grammar is parsed here so that a bad one is a 400 naming its line and column before any
+/// queueing. It cannot be combined with `format` (both would have to hold at once, which a
+/// grammar can express by itself).
+fn check_grammar(grammar: Option<&str>, with_format: bool) -> Result<(), ApiError> {
+    let Some(g) = grammar else { return Ok(()) };
+    if with_format {
+        return Err(ApiError::bad_request("format and grammar cannot both be set"));
+    }
+    Grammar::parse(g).map_err(|e| ApiError::bad_request(format!("invalid grammar: {e}")))?;
+    Ok(())
 }
 
 pub(super) fn str_field<'a>(body: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, ApiError> {

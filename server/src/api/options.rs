@@ -29,6 +29,8 @@ pub struct Options {
     pub num_keep: usize,
     /// Penalties, typical-p, min-p and mirostat (Ollama's defaults: all neutral).
     pub chain: ChainOptions,
+    /// A GBNF grammar the output must match ("" is none); checked where the request is read.
+    pub grammar: Option<String>,
 }
 
 /// The context length when neither the model nor the request sets one.
@@ -49,6 +51,7 @@ impl Default for Options {
             stop: Vec::new(),
             num_keep: 4,
             chain: ChainOptions::default(),
+            grammar: None,
         }
     }
 }
@@ -59,6 +62,7 @@ enum Kind {
     Float,
     Bool,
     StringList,
+    String,
 }
 
 /// Every option of the API document with its type; those without a field in [`Options`]
@@ -102,6 +106,7 @@ const KNOWN: &[(&str, Kind)] = &[
     ("rope_frequency_base", Kind::Float),
     ("rope_frequency_scale", Kind::Float),
     ("num_thread", Kind::Int),
+    ("grammar", Kind::String),
 ];
 
 impl Options {
@@ -172,6 +177,11 @@ impl Options {
                     };
                     self.stop = list;
                 }
+                Kind::String => {
+                    let s = value.as_str().ok_or_else(|| type_err("string"))?;
+                    // Only `grammar` is a string option.
+                    self.grammar = (!s.is_empty()).then(|| s.to_string());
+                }
             }
         }
         Ok(())
@@ -192,6 +202,7 @@ impl Options {
             logprobs: None,
             stop: self.stop.clone(),
             format: None,
+            grammar: self.grammar.clone(),
         }
     }
 }
@@ -240,5 +251,16 @@ mod tests {
         o.apply(&map(json!({"mirostat": 7}))).unwrap();
         assert_eq!(o.chain.mirostat, 0);
         assert!(o.apply(&map(json!({"penalize_newline": "yes"}))).is_err());
+    }
+
+    #[test]
+    fn grammar_is_a_string_option() {
+        let mut o = Options::default();
+        o.apply(&map(json!({"grammar": "root ::= \"a\""}))).unwrap();
+        assert_eq!(o.generate_options().grammar.as_deref(), Some("root ::= \"a\""));
+        let e = o.apply(&map(json!({"grammar": 3}))).unwrap_err();
+        assert_eq!((e.status, e.message.as_str()), (400, "option \"grammar\" must be of type string"));
+        o.apply(&map(json!({"grammar": ""}))).unwrap();
+        assert_eq!(o.grammar, None);
     }
 }
