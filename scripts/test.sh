@@ -19,6 +19,16 @@ fi
 if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null || ! command -v openssl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq docker-registry apache2-utils openssl >/dev/null
 fi
+# Mesa's lavapipe, a software Vulkan driver, runs the GPU backend's tests (engine's
+# backend::gpu::tests and tests/e2e/gpu.rs); with it installed they must not skip.
+if [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] && [ "$(uname -m)" = x86_64 ]; then
+  apt-get update -qq && apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+if [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
+  export ROLLAMA_REQUIRE_GPU=1
+fi
+# lavapipe warns on stderr when this is unset.
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 python3 scripts/fetch_models.py >/dev/null
 cargo build --release -p rollama
 cargo test --release --workspace "$@"

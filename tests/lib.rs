@@ -111,6 +111,9 @@ impl TestServer {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
+        // Test servers run on the CPU (a software Vulkan device would be slow, a real GPU
+        // would change the rounding that golden tests check) unless a test asks for the GPU.
+        cmd.env("ROLLAMA_GPU", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -118,7 +121,8 @@ impl TestServer {
         // The first line on stderr says where it listens.
         let stderr = child.stderr.take().unwrap();
         let mut lines = std::io::BufReader::new(stderr).lines();
-        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        // (Vulkan drivers may print warnings before it.)
+        let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains(" listening on ")).unwrap_or_default();
         let addr = first
             .split_whitespace()
             .skip_while(|w| *w != "on")

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use rollama_engine::backend::CpuBackend;
+use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
 use rollama_engine::model::{self, LoadOptions, Model, ModelError, Session};
 
 /// How long a model stays loaded after a request.
@@ -41,7 +41,8 @@ impl ModelKey {
         if self.load.is_default() {
             self.id.clone()
         } else {
-            format!("{}#rope:{:?}:{:?}", self.id, self.load.rope_freq_base, self.load.rope_freq_scale)
+            let cpu = if self.load.cpu_only { "#cpu" } else { "" };
+            format!("{}#rope:{:?}:{:?}{cpu}", self.id, self.load.rope_freq_base, self.load.rope_freq_scale)
         }
     }
 }
@@ -51,6 +52,8 @@ pub struct Loaded {
     pub key: ModelKey,
     pub model: Box<dyn Model>,
     pub size: u64,
+    /// Whether its weights live in GPU memory.
+    pub on_gpu: bool,
     state: Mutex<LoadedState>,
     turn: Condvar,
 }
@@ -76,6 +79,10 @@ pub struct Lease {
 
 struct SchedulerInner {
     backend: Arc<CpuBackend>,
+    /// The GPU backend, when one was found at start (see [`GpuBackend::auto`]).
+    gpu: Option<Arc<GpuBackend>>,
+    /// Which backends models load on, for the startup log.
+    backends: String,
     models: Mutex<HashMap<String, Arc<Loaded>>>,
     /// Serializes loads so two requests never load the same file twice.
     loading: Mutex<()>,
@@ -92,6 +99,8 @@ pub struct Scheduler {
 pub struct PsEntry {
     pub key: ModelKey,
     pub size: u64,
+    /// Bytes in GPU memory: the model's size on the GPU, 0 on the CPU.
+    pub size_vram: u64,
     pub expires_at: Option<SystemTime>,
     pub context_length: usize,
 }
@@ -105,10 +114,22 @@ pub enum SchedError {
 }
 
 impl Scheduler {
+    /// A scheduler over the CPU backend and, where [`GpuBackend::auto`] finds one, a GPU
+    /// backend that models load on unless their options say `num_gpu: 0`. Logs the choice.
     pub fn new(threads: usize, max_loaded: usize, max_queue: usize) -> Scheduler {
         let threads = if threads == 0 { rollama_kernels::default_threads() } else { threads };
+        let backend = Arc::new(CpuBackend::new(threads));
+        let (gpu, backends) = match GpuBackend::auto() {
+            Ok(g) => {
+                let line = format!("models load on the GPU: {} (num_gpu 0: on the CPU)", g.name());
+                (Some(Arc::new(g)), line)
+            }
+            Err(e) => (None, format!("models load on the CPU: {} ({e})", backend.name())),
+        };
         let inner = Arc::new(SchedulerInner {
-            backend: Arc::new(CpuBackend::new(threads)),
+            backend,
+            gpu,
+            backends,
             models: Mutex::new(HashMap::new()),
             loading: Mutex::new(()),
             max_loaded: max_loaded.max(1),
@@ -124,6 +145,12 @@ impl Scheduler {
             })
             .expect("spawning the reaper");
         Scheduler { inner }
+    }
+
+    /// Which backend models load on and why, e.g. "models load on the CPU: cpu (Avx2, 4
+    /// threads) (no GPU adapter found (Vulkan))".
+    pub fn backends(&self) -> &str {
+        &self.inner.backends
     }
 
     /// Waits for exclusive use of the model, loading it first if needed.
@@ -193,7 +220,13 @@ impl Scheduler {
                     (0, _, Some(t)) => Some(now_s + t.saturating_duration_since(now_i)),
                     (_, KeepAlive::For(d), _) => Some(now_s + d),
                 };
-                PsEntry { key: m.key.clone(), size: m.size, expires_at, context_length: m.model.hparams().n_ctx_train }
+                PsEntry {
+                    key: m.key.clone(),
+                    size: m.size,
+                    size_vram: if m.on_gpu { m.size } else { 0 },
+                    expires_at,
+                    context_length: m.model.hparams().n_ctx_train,
+                }
             })
             .collect();
         out.sort_by(|a, b| a.key.name.cmp(&b.key.name));
@@ -217,12 +250,13 @@ impl SchedulerInner {
             return Ok(Arc::clone(m));
         }
         self.make_room();
-        let model = model::load_with(&key.path, Arc::clone(&self.backend), &key.load)?;
+        let (model, on_gpu) = self.load(key)?;
         let size = std::fs::metadata(&key.path).map(|m| m.len()).unwrap_or(0);
         let loaded = Arc::new(Loaded {
             key: key.clone(),
             model,
             size,
+            on_gpu,
             state: Mutex::new(LoadedState {
                 next: 0,
                 serving: 0,
@@ -236,6 +270,19 @@ impl SchedulerInner {
         });
         self.models.lock().unwrap().insert(slot, Arc::clone(&loaded));
         Ok(loaded)
+    }
+
+    /// Loads the model on the GPU unless there is none or its options say CPU; a model the GPU
+    /// backend cannot hold (a weight type without a shader, a tensor over the device's
+    /// largest binding) loads on the CPU instead.
+    fn load(&self, key: &ModelKey) -> Result<(Box<dyn Model>, bool), ModelError> {
+        if let Some(gpu) = self.gpu.as_ref().filter(|_| !key.load.cpu_only) {
+            match model::load_with(&key.path, Arc::clone(gpu), &key.load) {
+                Ok(m) => return Ok((m, true)),
+                Err(e) => eprintln!("rollama: {} stays on the CPU: {e}", key.name),
+            }
+        }
+        Ok((model::load_with(&key.path, Arc::clone(&self.backend), &key.load)?, false))
     }
 
     /// Evicts idle models, least recently used first, until one more fits.

@@ -6,6 +6,7 @@ mod cli;
 mod cli_client;
 mod curl_examples;
 mod gguf_compat;
+mod gpu;
 mod grammar;
 mod greedy;
 mod json_mode;

@@ -8,6 +8,8 @@
 //! number of rows they work on, so one buffer sized for a whole prompt serves any batch.
 
 pub mod cpu;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod ggml_math;
 
 use std::sync::Arc;
@@ -15,6 +17,8 @@ use std::sync::Arc;
 use crate::gguf::{GgufFile, TensorInfo};
 
 pub use cpu::CpuBackend;
+#[cfg(feature = "gpu")]
+pub use gpu::{GpuBackend, GpuError};
 
 /// A tensor of a GGUF file, handed to [`Backend::load_weight`].
 pub struct WeightSource<'a> {

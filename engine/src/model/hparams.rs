@@ -40,6 +40,9 @@ const MAX_HEADS: u64 = 4096;
 pub struct LoadOptions {
     pub rope_freq_base: Option<f32>,
     pub rope_freq_scale: Option<f32>,
+    /// Keep the model on the CPU even where a GPU backend exists (Ollama's `num_gpu: 0`).
+    /// The architectures ignore it; whoever picks the backend (the server) reads it.
+    pub cpu_only: bool,
 }
 
 impl LoadOptions {

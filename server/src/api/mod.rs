@@ -94,15 +94,18 @@ pub fn host_addr(v: Option<&str>) -> String {
     format!("{host}:{port}")
 }
 
-/// Starts the server with `config`; returns once it listens.
-pub fn serve(config: &Config) -> std::io::Result<Server> {
+/// Starts the server with `config`; returns once it listens, with a line saying which
+/// backend (CPU or GPU) models load on.
+pub fn serve(config: &Config) -> std::io::Result<(Server, String)> {
     let store = Store::open(&config.models_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
     let state = AppState {
         sched: Scheduler::new(config.threads, config.max_loaded, config.max_queue),
         store: Arc::new(store),
         default_keep_alive: config.keep_alive,
     };
-    Server::start(&config.host, config.workers, Arc::new(move |req: &mut Request| route(&state, req)))
+    let backends = state.sched.backends().to_string();
+    let server = Server::start(&config.host, config.workers, Arc::new(move |req: &mut Request| route(&state, req)))?;
+    Ok((server, backends))
 }
 
 fn route(state: &AppState, req: &mut Request) -> Result<Reply, ApiError> {

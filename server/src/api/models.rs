@@ -221,7 +221,7 @@ pub fn ps(state: &AppState) -> Result<Reply, ApiError> {
             "digest": p.key.id,
             "details": details,
             "expires_at": p.expires_at.map_or_else(|| "2318-11-25T00:00:00.000000000Z".to_string(), time::rfc3339),
-            "size_vram": 0,
+            "size_vram": p.size_vram,
             "context_length": p.context_length,
         }));
     }

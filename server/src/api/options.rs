@@ -24,6 +24,9 @@ pub struct Options {
     /// RoPE overrides; 0 keeps the file's value (Ollama's and llama.cpp's "unset").
     pub rope_frequency_base: f32,
     pub rope_frequency_scale: f32,
+    /// Layers on the GPU: 0 keeps the model on the CPU; any other value (Ollama's -1 default,
+    /// or a count: there is no partial offload) puts all of it on the GPU when there is one.
+    pub num_gpu: i64,
     pub stop: Vec<String>,
     /// Tokens kept at the start when the context shifts or a prompt is cut.
     pub num_keep: usize,
@@ -48,6 +51,7 @@ impl Default for Options {
             num_thread: 0,
             rope_frequency_base: 0.0,
             rope_frequency_scale: 0.0,
+            num_gpu: -1,
             stop: Vec::new(),
             num_keep: 4,
             chain: ChainOptions::default(),
@@ -68,8 +72,9 @@ enum Kind {
 /// Every option of the API document with its type; those without a field in [`Options`]
 /// are accepted and ignored (see the README's option table): tfs_z (removed from
 /// llama.cpp), penalize_newline (deprecated in Ollama), and the loading and memory knobs
-/// (numa, num_batch, num_gqa, num_gpu, main_gpu, low_vram, f16_kv, logits_all, vocab_only,
-/// use_mmap, use_mlock, embedding_only) that this CPU engine decides for itself.
+/// (numa, num_batch, num_gqa, main_gpu, low_vram, f16_kv, logits_all, vocab_only,
+/// use_mmap, use_mlock, embedding_only) that this engine decides for itself. num_gpu is
+/// read only as "0: on the CPU" (see [`Options::num_gpu`]).
 /// rope_frequency_base/scale are load-time settings: a model is loaded again with them.
 const KNOWN: &[(&str, Kind)] = &[
     ("num_keep", Kind::Int),
@@ -113,7 +118,11 @@ impl Options {
     /// The settings that decide how a model is loaded (a change loads another instance).
     pub fn load_options(&self) -> LoadOptions {
         let set = |v: f32| (v.is_finite() && v > 0.0).then_some(v);
-        LoadOptions { rope_freq_base: set(self.rope_frequency_base), rope_freq_scale: set(self.rope_frequency_scale) }
+        LoadOptions {
+            rope_freq_base: set(self.rope_frequency_base),
+            rope_freq_scale: set(self.rope_frequency_scale),
+            cpu_only: self.num_gpu == 0,
+        }
     }
 
     /// Applies one JSON map of options over these.
@@ -137,6 +146,7 @@ impl Options {
                                 .ok_or_else(|| type_err("positive integer"))?
                         }
                         "num_thread" => self.num_thread = usize::try_from(v).unwrap_or(0),
+                        "num_gpu" => self.num_gpu = v,
                         // A negative num_keep keeps nothing.
                         "num_keep" => self.num_keep = usize::try_from(v).unwrap_or(0),
                         "repeat_last_n" => self.chain.repeat_last_n = v.clamp(-1, i32::MAX as i64) as i32,

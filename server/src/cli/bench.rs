@@ -2,9 +2,12 @@
 //! measures them (see `rollama_engine::bench`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
+use rollama_engine::backend::{CpuBackend, GpuBackend};
 use rollama_engine::bench::{measure, Test};
+use rollama_engine::model::{self, Model};
 use rollama_engine::sampler::Rng;
 
 use super::CliError;
@@ -25,11 +28,35 @@ pub struct BenchArgs {
     /// Worker threads (0: one per physical core).
     #[arg(short = 't', long, default_value_t = 0)]
     threads: usize,
+    /// Run on the GPU, a software Vulkan device (lavapipe) included; fails without one.
+    /// By default the backend is the server's choice: a real GPU if there is one
+    /// (ROLLAMA_GPU=0 turns it off, =1 allows a software one), else the CPU.
+    #[arg(long, conflicts_with = "cpu")]
+    gpu: bool,
+    /// Run on the CPU even where there is a GPU.
+    #[arg(long)]
+    cpu: bool,
+}
+
+/// The model on the backend the flags ask for, and that backend's name.
+fn load(a: &BenchArgs, threads: usize) -> Result<Box<dyn Model>, CliError> {
+    let gpu = if a.cpu {
+        None
+    } else if a.gpu {
+        Some(GpuBackend::new().map_err(|e| CliError::Usage(format!("--gpu: {e}")))?)
+    } else {
+        GpuBackend::auto().map_err(|e| eprintln!("bench: on the CPU: {e}")).ok()
+    };
+    Ok(match gpu {
+        Some(g) => model::load(&a.model, Arc::new(g))?,
+        None => model::load(&a.model, Arc::new(CpuBackend::new(threads)))?,
+    })
 }
 
 pub fn run(a: BenchArgs) -> Result<(), CliError> {
     let threads = if a.threads == 0 { rollama_kernels::default_threads() } else { a.threads };
-    let model = super::load_model(&a.model, threads)?;
+    let model = load(&a, threads)?;
+    eprintln!("bench: backend {}", model.backend_name());
     let name = a.model.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     println!("| model | backend | threads | test | t/s |");
     println!("| --- | --- | ---: | ---: | ---: |");

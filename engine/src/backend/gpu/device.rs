@@ -1,0 +1,329 @@
+//! The device side of the GPU backend: adapter selection, the compiled kernels, and the
+//! recorder that turns ops into one command buffer.
+//!
+//! Every op becomes a dispatch recorded into the pending [`wgpu::CommandEncoder`]; nothing
+//! reaches the GPU until [`Recorder::submit`], which the backend calls from `read` (so a decode
+//! step, whose only read is its logits, is one submission). A dispatch's params go to a host
+//! arena that is uploaded with one `write_buffer` just before that submission and bound with a
+//! dynamic offset; small host data (token ids, RoPE tables) goes to a second arena the same
+//! way. Bind groups depend only on buffers, so they are cached by buffer ids.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use rollama_shaders::{Access, Shader};
+
+/// Why no GPU backend could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("the GPU is disabled (ROLLAMA_GPU=0)")]
+    Disabled,
+    #[error("no GPU adapter found (Vulkan)")]
+    NoAdapter,
+    #[error("only a software adapter ({0}); ROLLAMA_GPU=1 uses it")]
+    SoftwareOnly(String),
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+}
+
+/// Bytes of params per dispatch: the arena's slot size, which is also the offset alignment
+/// every adapter accepts for uniform buffers.
+pub(crate) const PARAMS_SLOT: u64 = 256;
+const PARAMS_CAP: u64 = 1 << 20;
+/// The host data arena, and the window of it one binding sees.
+pub(crate) const DATA_WINDOW: u64 = 1 << 20;
+const DATA_CAP: u64 = 8 << 20;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A process-unique id for a buffer, the key of the bind group cache.
+pub(crate) fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Polls a wgpu future to completion. On native backends they are ready at once or after
+/// the device has been polled, so a spinning executor is enough.
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Opens the best Vulkan adapter: a discrete GPU over an integrated one over a software
+/// rasterizer (lavapipe, taken only with `software`), unless `ROLLAMA_GPU=0` turns the GPU off.
+pub(crate) fn open(software: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue), GpuError> {
+    if std::env::var("ROLLAMA_GPU").is_ok_and(|v| v.trim() == "0") {
+        return Err(GpuError::Disabled);
+    }
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::VULKAN;
+    desc.flags = wgpu::InstanceFlags::empty().with_env();
+    let instance = wgpu::Instance::new(desc);
+    let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let adapter = block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN))
+        .into_iter()
+        .min_by_key(rank)
+        .ok_or(GpuError::NoAdapter)?;
+    let info = adapter.get_info();
+    if !software && info.device_type == wgpu::DeviceType::Cpu {
+        return Err(GpuError::SoftwareOnly(info.name));
+    }
+    let desc = wgpu::DeviceDescriptor {
+        label: Some("rollama"),
+        required_features: wgpu::Features::empty(),
+        // Weights need the adapter's largest storage bindings, not WebGPU's 128 MiB default.
+        required_limits: adapter.limits(),
+        ..Default::default()
+    };
+    let (device, queue) = block_on(adapter.request_device(&desc)).map_err(|e| GpuError::Device(e.to_string()))?;
+    Ok((adapter, device, queue))
+}
+
+/// One compiled kernel and the layout of its bind group.
+pub(crate) struct Kernel {
+    pub(crate) name: &'static str,
+    id: u32,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    /// Storage bindings (1-based) bound to the host data arena instead of a buffer.
+    data_bindings: &'static [u32],
+}
+
+impl Kernel {
+    /// Compiles `shader`. Binding 0 (params) and the `data_bindings` take dynamic offsets.
+    pub(crate) fn new(device: &wgpu::Device, id: u32, shader: &Shader, data_bindings: &'static [u32]) -> Kernel {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(shader.name),
+            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+        });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, access) in shader.storage.iter().enumerate() {
+            let binding = i as u32 + 1;
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    has_dynamic_offset: data_bindings.contains(&binding),
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(shader.name), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(shader.name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(shader.name),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Kernel { name: shader.name, id, pipeline, layout, data_bindings }
+    }
+}
+
+/// A storage binding of a dispatch: a buffer (with its id), or bytes for the data arena.
+pub(crate) enum Bind<'a> {
+    Buf(&'a wgpu::Buffer, u64),
+    Data(&'a [u8]),
+}
+
+/// A reusable device buffer that grows on demand (quantized activations, read-back staging).
+pub(crate) struct Scratch {
+    pub(crate) buf: wgpu::Buffer,
+    pub(crate) id: u64,
+    size: u64,
+}
+
+/// The pending command buffer and what it needs at submission.
+pub(crate) struct Recorder {
+    encoder: Option<wgpu::CommandEncoder>,
+    params: Vec<u8>,
+    data: Vec<u8>,
+    params_buf: wgpu::Buffer,
+    data_buf: wgpu::Buffer,
+    data_id: u64,
+    params_id: u64,
+    bind_groups: HashMap<(u32, Vec<u64>), wgpu::BindGroup>,
+    pub(crate) scratch: Option<Scratch>,
+    pub(crate) staging: Option<Scratch>,
+}
+
+impl Recorder {
+    pub(crate) fn new(device: &wgpu::Device) -> Recorder {
+        let params_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params arena"),
+            size: PARAMS_CAP,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let data_buf = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("data arena"),
+            size: DATA_CAP,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Recorder {
+            encoder: None,
+            params: Vec::new(),
+            data: Vec::new(),
+            params_buf,
+            data_buf,
+            data_id: next_id(),
+            params_id: next_id(),
+            bind_groups: HashMap::new(),
+            scratch: None,
+            staging: None,
+        }
+    }
+
+    pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.encoder.get_or_insert_with(|| device.create_command_encoder(&Default::default()))
+    }
+
+    /// Records one dispatch of `k` over `groups` workgroups.
+    pub(crate) fn dispatch(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        k: &Kernel,
+        params: &[u8],
+        binds: &[Bind<'_>],
+        groups: [u32; 3],
+    ) {
+        assert!(params.len() as u64 <= PARAMS_SLOT);
+        let data_len: u64 = binds
+            .iter()
+            .map(|b| match b {
+                Bind::Data(d) => (d.len() as u64).next_multiple_of(PARAMS_SLOT),
+                Bind::Buf(..) => 0,
+            })
+            .sum();
+        assert!(data_len <= DATA_WINDOW, "{}: {data_len} bytes of host data in one dispatch", k.name);
+        if self.params.len() as u64 + PARAMS_SLOT > PARAMS_CAP
+            || self.data.len() as u64 + data_len + DATA_WINDOW > DATA_CAP
+        {
+            self.submit(queue);
+        }
+        let mut offsets = vec![self.params.len() as u32];
+        self.params.extend_from_slice(params);
+        self.params.resize(self.params.len().next_multiple_of(PARAMS_SLOT as usize), 0);
+        let mut key = vec![self.params_id];
+        for (i, b) in binds.iter().enumerate() {
+            match b {
+                Bind::Buf(_, id) => key.push(*id),
+                Bind::Data(d) => {
+                    debug_assert!(k.data_bindings.contains(&(i as u32 + 1)));
+                    offsets.push(self.data.len() as u32);
+                    self.data.extend_from_slice(d);
+                    self.data.resize(self.data.len().next_multiple_of(PARAMS_SLOT as usize), 0);
+                    key.push(self.data_id);
+                }
+            }
+        }
+        let key = (k.id, key);
+        if !self.bind_groups.contains_key(&key) {
+            // Buffers dropped by the model stay alive while a cached group holds them; a
+            // cap keeps that bounded.
+            if self.bind_groups.len() >= 4096 {
+                self.bind_groups.clear();
+            }
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &self.params_buf,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(PARAMS_SLOT),
+                }),
+            }];
+            for (i, b) in binds.iter().enumerate() {
+                let resource = match b {
+                    Bind::Buf(buf, _) => buf.as_entire_binding(),
+                    Bind::Data(_) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.data_buf,
+                        offset: 0,
+                        size: std::num::NonZeroU64::new(DATA_WINDOW),
+                    }),
+                };
+                entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
+            }
+            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(k.name),
+                layout: &k.layout,
+                entries: &entries,
+            });
+            self.bind_groups.insert(key.clone(), bg);
+        }
+        let encoder = self.encoder.get_or_insert_with(|| device.create_command_encoder(&Default::default()));
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
+        pass.set_pipeline(&k.pipeline);
+        pass.set_bind_group(0, &self.bind_groups[&key], &offsets);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+
+    /// Uploads the arenas and submits the pending commands (if any).
+    pub(crate) fn submit(&mut self, queue: &wgpu::Queue) {
+        let Some(encoder) = self.encoder.take() else { return };
+        if !self.params.is_empty() {
+            queue.write_buffer(&self.params_buf, 0, &self.params);
+        }
+        if !self.data.is_empty() {
+            queue.write_buffer(&self.data_buf, 0, &self.data);
+        }
+        queue.submit([encoder.finish()]);
+        self.params.clear();
+        self.data.clear();
+    }
+}
+
+/// `slot` (scratch or staging) as a buffer of at least `size` bytes with `usage`.
+pub(crate) fn ensure<'a>(
+    device: &wgpu::Device,
+    slot: &'a mut Option<Scratch>,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> &'a Scratch {
+    let size = size.max(4).next_multiple_of(4);
+    if slot.as_ref().is_none_or(|s| s.size < size) {
+        let buf = device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false });
+        *slot = Some(Scratch { buf, id: next_id(), size });
+    }
+    slot.as_ref().expect("just set")
+}
+
+/// Workgroup counts for `n` workgroups laid out as x + y * nwg.x (x at most 65535).
+pub(crate) fn groups_2d(n: usize) -> [u32; 3] {
+    let n = n.max(1);
+    let x = n.min(32768);
+    [x as u32, n.div_ceil(x) as u32, 1]
+}

@@ -1,0 +1,462 @@
+//! The GPU backend: WGSL compute shaders (crate `rollama-shaders`) run through wgpu on Vulkan.
+//!
+//! Weights are uploaded once as their raw GGUF block bytes and dequantized in the shaders;
+//! activations ([`GpuBuf`]) and the f16 KV cache ([`GpuKv`]) live in device memory. Ops only
+//! record dispatches (see [`device::Recorder`]); `read` submits them and waits, so a decode
+//! step is one submission. Matrix products quantize the activations on the device to the
+//! format ggml pairs with the weight type (Q8_0, Q8_1, Q8_K) and take exact integer dot
+//! products per block, as the CPU backend does, so that the two agree to rounding.
+//!
+//! Vulkan is loaded at run time: a machine without it gets [`GpuError::NoAdapter`], and
+//! `ROLLAMA_GPU=0` gives [`GpuError::Disabled`].
+
+mod device;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex};
+
+use rollama_kernels::GgmlType;
+use rollama_shaders as sh;
+use wgpu::util::DeviceExt;
+
+pub use self::device::GpuError;
+use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Recorder, DATA_WINDOW};
+use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
+use crate::model::ModelError;
+
+/// An activation buffer: `len` f32s in device memory.
+pub struct GpuBuf {
+    buf: wgpu::Buffer,
+    len: usize,
+    id: u64,
+}
+
+/// A weight in device memory: a matrix as its GGUF bytes, a vector as f32.
+pub struct GpuWeight {
+    buf: wgpu::Buffer,
+    id: u64,
+    ty: GgmlType,
+    rows: usize,
+    cols: usize,
+}
+
+struct GpuKvLayer {
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    ids: (u64, u64),
+    k_width: usize,
+    v_width: usize,
+    slots: usize,
+}
+
+/// The KV cache: per layer, keys and values as f16 pairs packed in u32 words, `[slots, width]`
+/// (a ring of `window` slots for a sliding layer, as in the CPU backend).
+pub struct GpuKv {
+    layers: Vec<GpuKvLayer>,
+}
+
+struct Kernels {
+    get_rows: Kernel,
+    rms_norm: Kernel,
+    quantize_q8: Kernel,
+    quantize_q8k: Kernel,
+    rope: Kernel,
+    kv_store: Kernel,
+    attention: Kernel,
+    add: Kernel,
+    add_bias: Kernel,
+    scale: Kernel,
+    softcap: Kernel,
+    swiglu: Kernel,
+    geglu: Kernel,
+    /// By ggml type id.
+    matmul: Vec<(u32, sh::MatmulShader, Kernel)>,
+}
+
+pub struct GpuBackend {
+    adapter: wgpu::AdapterInfo,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    kernels: Arc<Kernels>,
+    rec: Mutex<Recorder>,
+    max_binding: u64,
+}
+
+impl GpuBackend {
+    /// Opens the best Vulkan adapter, a software one (lavapipe) included, and compiles every
+    /// kernel.
+    pub fn new() -> Result<GpuBackend, GpuError> {
+        GpuBackend::open(true)
+    }
+
+    /// The backend a server or CLI should use, as `ROLLAMA_GPU` says: `0` none, `1` the best
+    /// adapter even a software one, unset (or anything else) a real GPU only (discrete,
+    /// integrated or virtual): a CPU-emulated Vulkan device is slower than the CPU backend.
+    /// A panic inside the driver stack is reported as [`GpuError::Device`].
+    pub fn auto() -> Result<GpuBackend, GpuError> {
+        let software = std::env::var("ROLLAMA_GPU").is_ok_and(|v| v.trim() == "1");
+        std::panic::catch_unwind(|| GpuBackend::open(software)).unwrap_or_else(|p| {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(GpuError::Device(msg.unwrap_or_else(|| "panicked".into())))
+        })
+    }
+
+    fn open(software: bool) -> Result<GpuBackend, GpuError> {
+        let (adapter, device, queue) = device::open(software)?;
+        let mut n = 0;
+        let mut k = |s: &sh::Shader, data: &'static [u32]| {
+            n += 1;
+            Kernel::new(&device, n, s, data)
+        };
+        let kernels = Kernels {
+            get_rows: k(&sh::GET_ROWS_K, &[2]),
+            rms_norm: k(&sh::RMS_NORM_K, &[]),
+            quantize_q8: k(&sh::QUANTIZE_Q8_K, &[]),
+            quantize_q8k: k(&sh::QUANTIZE_Q8K_K, &[]),
+            rope: k(&sh::ROPE_K, &[1]),
+            kv_store: k(&sh::KV_STORE_K, &[]),
+            attention: k(&sh::ATTENTION_K, &[]),
+            add: k(&sh::ADD_K, &[]),
+            add_bias: k(&sh::ADD_BIAS_K, &[]),
+            scale: k(&sh::SCALE_K, &[]),
+            softcap: k(&sh::SOFTCAP_K, &[]),
+            swiglu: k(&sh::SWIGLU_K, &[]),
+            geglu: k(&sh::GEGLU_K, &[]),
+            matmul: sh::MATMULS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
+        };
+        let max_binding = u64::from(device.limits().max_storage_buffer_binding_size);
+        let rec = Mutex::new(Recorder::new(&device));
+        Ok(GpuBackend { adapter: adapter.get_info(), device, queue, kernels: Arc::new(kernels), rec, max_binding })
+    }
+
+    /// The adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
+    pub fn adapter_name(&self) -> String {
+        let a = &self.adapter;
+        format!("{} ({:?}, {:?})", a.name, a.backend, a.device_type)
+    }
+
+    /// Overwrites the first `data.len()` values of `x` with `data`, after every op recorded
+    /// so far (for tests and tools that compare the backends op by op).
+    pub fn write(&self, x: &mut GpuBuf, data: &[f32]) {
+        assert!(data.len() <= x.len, "writing {} values into a buffer of {}", data.len(), x.len);
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        rec.submit(&self.queue);
+        self.queue.write_buffer(&x.buf, 0, bytemuck::cast_slice(data));
+    }
+
+    fn dispatch(&self, k: &Kernel, params: &impl bytemuck::Pod, binds: &[Bind<'_>], groups: [u32; 3]) {
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(params), binds, groups);
+    }
+
+    fn elementwise(&self, k: &Kernel, len: usize, s: f32, width: usize, binds: &[Bind<'_>]) {
+        if len == 0 {
+            return;
+        }
+        let p = sh::EltParams { len: len as u32, s, width: width as u32, _pad: 0 };
+        self.dispatch(k, &p, binds, groups_2d(len.div_ceil(256)));
+    }
+
+    fn upload(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        })
+    }
+
+    fn storage(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: bytes.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+fn buf(b: &GpuBuf) -> Bind<'_> {
+    Bind::Buf(&b.buf, b.id)
+}
+
+fn weight(w: &GpuWeight) -> Bind<'_> {
+    Bind::Buf(&w.buf, w.id)
+}
+
+impl Backend for GpuBackend {
+    type Weight = GpuWeight;
+    type Buf = GpuBuf;
+    type Kv = GpuKv;
+
+    fn name(&self) -> String {
+        format!("gpu ({})", self.adapter_name())
+    }
+
+    fn load_weight(&self, src: WeightSource<'_>) -> Result<GpuWeight, ModelError> {
+        let info = src.info;
+        let data = src.file.tensor_data(info);
+        let unsupported = || ModelError::UnsupportedType { tensor: info.name.clone(), ty: info.ty.name() };
+        let (buf, ty, rows, cols) = if info.dims.len() == 1 {
+            let mut v = vec![0f32; info.dims[0] as usize];
+            rollama_kernels::dequantize_row(info.ty, data, &mut v)
+                .map_err(|e| ModelError::tensor(&info.name, e.to_string()))?;
+            (self.upload(&info.name, bytemuck::cast_slice(&v)), GgmlType::F32, 1, v.len())
+        } else {
+            if !sh::get_rows_supports(info.ty as u32) {
+                return Err(unsupported());
+            }
+            if data.len() as u64 > self.max_binding {
+                return Err(ModelError::tensor(&info.name, "larger than the GPU's largest storage binding"));
+            }
+            (self.upload(&info.name, data), info.ty, info.n_rows() as usize, info.row_len() as usize)
+        };
+        Ok(GpuWeight { buf, id: next_id(), ty, rows, cols })
+    }
+
+    fn buffer(&self, len: usize) -> GpuBuf {
+        GpuBuf { buf: self.storage(len as u64 * 4), len, id: next_id() }
+    }
+
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> GpuKv {
+        let layers = layers
+            .iter()
+            .map(|s| {
+                let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
+                assert!(s.k_width % 2 == 0 && s.v_width % 2 == 0, "cache rows are packed in f16 pairs");
+                GpuKvLayer {
+                    k: self.storage((slots * s.k_width * 2) as u64),
+                    v: self.storage((slots * s.v_width * 2) as u64),
+                    ids: (next_id(), next_id()),
+                    k_width: s.k_width,
+                    v_width: s.v_width,
+                    slots,
+                }
+            })
+            .collect();
+        GpuKv { layers }
+    }
+
+    fn get_rows(&self, table: &GpuWeight, ids: &[u32], out: &mut GpuBuf) {
+        let row_bytes = table.ty.row_bytes(table.cols).expect("checked at load");
+        assert!(out.len >= ids.len() * table.cols);
+        for (c, chunk) in ids.chunks(16384).enumerate() {
+            let p = sh::GetRowsParams {
+                cols: table.cols as u32,
+                n: chunk.len() as u32,
+                row_bytes: row_bytes as u32,
+                ty: table.ty as u32,
+                out0: (c * 16384 * table.cols) as u32,
+                _pad: [0; 3],
+            };
+            let binds = [weight(table), Bind::Data(bytemuck::cast_slice(chunk)), buf(out)];
+            self.dispatch(&self.kernels.get_rows, &p, &binds, groups_2d((chunk.len() * table.cols).div_ceil(256)));
+        }
+    }
+
+    fn rms_norm(&self, x: &GpuBuf, w: &GpuWeight, eps: f32, rows: usize, width: usize, out: &mut GpuBuf) {
+        if rows == 0 {
+            return;
+        }
+        let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, _pad: 0 };
+        self.dispatch(&self.kernels.rms_norm, &p, &[buf(x), weight(w), buf(out)], groups_2d(rows));
+    }
+
+    fn matmul(&self, w: &GpuWeight, x: &GpuBuf, rows: usize, out: &mut GpuBuf) {
+        if rows == 0 {
+            return;
+        }
+        let (_, mm, k) = self.kernels.matmul.iter().find(|(t, ..)| *t == w.ty as u32).expect("type checked at load");
+        let cols = w.cols;
+        assert!(x.len >= rows * cols && out.len >= rows * w.rows, "matmul buffers too small");
+        let a_row = mm.act.row_words(cols);
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let act = match mm.act {
+            sh::ActFormat::F32 => None,
+            fmt => {
+                let (qk, block) = match fmt {
+                    sh::ActFormat::Q8K => (&self.kernels.quantize_q8k, 256),
+                    _ => (&self.kernels.quantize_q8, 32),
+                };
+                let usage = wgpu::BufferUsages::STORAGE;
+                let s = ensure(&self.device, &mut rec.scratch, (rows * a_row * 4) as u64, usage);
+                let (sbuf, sid) = (s.buf.clone(), s.id);
+                let p = sh::QuantizeParams { cols: cols as u32, n: rows as u32, _pad: [0; 2] };
+                let binds = [buf(x), Bind::Buf(&sbuf, sid)];
+                let groups = groups_2d((rows * cols / block).div_ceil(64));
+                rec.dispatch(&self.device, &self.queue, qk, bytemuck::bytes_of(&p), &binds, groups);
+                Some((sbuf, sid))
+            }
+        };
+        let a = match &act {
+            Some((b, id)) => Bind::Buf(b, *id),
+            None => buf(x),
+        };
+        let p = sh::MatmulParams {
+            rows: w.rows as u32,
+            cols: cols as u32,
+            n: rows as u32,
+            row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
+            units: cols.div_ceil(32) as u32,
+            a_row: a_row as u32,
+            _pad: [0; 2],
+        };
+        let mut groups = groups_2d(w.rows.div_ceil(mm.rows_per_group));
+        groups[2] = rows.div_ceil(mm.tile) as u32;
+        rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(&p), &[weight(w), a, buf(out)], groups);
+    }
+
+    fn add_bias(&self, x: &mut GpuBuf, bias: &GpuWeight, rows: usize) {
+        let b = bias.cols;
+        self.elementwise(&self.kernels.add_bias, rows * b, 0.0, b, &[weight(bias), buf(x)]);
+    }
+
+    fn rope(&self, x: &mut GpuBuf, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize) {
+        let n_dims = rope.n_dims.min(head_dim);
+        let half = n_dims / 2;
+        if rows == 0 || half == 0 {
+            return;
+        }
+        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
+        // Rows per dispatch so that the (cos, sin) table fits the data window.
+        let per = (DATA_WINDOW as usize / (half * 8)).max(1);
+        let mut t0 = 0;
+        while t0 < rows {
+            let n = per.min(rows - t0);
+            let mut cs = Vec::with_capacity(n * half * 2);
+            for t in t0..t0 + n {
+                // As the CPU backend: the angle by repeated multiplication, libm's cos and sin.
+                let mut theta = (pos0 + t) as f32;
+                for i in 0..half {
+                    let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i]);
+                    let th = rope.freq_scale * (theta / ff);
+                    cs.push(th.cos());
+                    cs.push(th.sin());
+                    theta *= theta_scale;
+                }
+            }
+            let p = sh::RopeParams {
+                n_heads: n_heads as u32,
+                head_dim: head_dim as u32,
+                n_dims: n_dims as u32,
+                rows: n as u32,
+                neox: u32::from(rope.kind == RopeKind::Neox),
+                row0: t0 as u32,
+                _pad: [0; 2],
+            };
+            let binds = [Bind::Data(bytemuck::cast_slice(&cs)), buf(x)];
+            self.dispatch(&self.kernels.rope, &p, &binds, groups_2d((n * n_heads * half).div_ceil(64)));
+            t0 += n;
+        }
+    }
+
+    fn kv_store(&self, kv: &mut GpuKv, layer: usize, k: &GpuBuf, v: &GpuBuf, pos0: usize, rows: usize) {
+        let l = &kv.layers[layer];
+        // Rows that a later row of the same batch would overwrite in the ring are skipped.
+        let t0 = rows.saturating_sub(l.slots);
+        let n = rows - t0;
+        if n == 0 {
+            return;
+        }
+        let (kw, vw) = (l.k_width / 2, l.v_width / 2);
+        let p = sh::KvStoreParams {
+            t0: t0 as u32,
+            rows: n as u32,
+            pos0: pos0 as u32,
+            slots: l.slots as u32,
+            k_words: kw as u32,
+            v_words: vw as u32,
+            _pad: [0; 2],
+        };
+        let binds = [buf(k), buf(v), Bind::Buf(&l.k, l.ids.0), Bind::Buf(&l.v, l.ids.1)];
+        self.dispatch(&self.kernels.kv_store, &p, &binds, groups_2d((n * kw.max(vw)).div_ceil(64)));
+    }
+
+    fn attention(
+        &self,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        kv: &GpuKv,
+        layer: usize,
+        a: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut GpuBuf,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let l = &kv.layers[layer];
+        assert!(a.head_dim <= sh::ATTENTION_MAX_HEAD_DIM, "head_dim {} > 256", a.head_dim);
+        assert!(a.n_head_kv * a.head_dim <= l.k_width.min(l.v_width));
+        let p = sh::AttentionParams {
+            n_head: a.n_head as u32,
+            head_dim: a.head_dim as u32,
+            group: (a.n_head / a.n_head_kv) as u32,
+            pos0: pos0 as u32,
+            k_width: l.k_width as u32,
+            v_width: l.v_width as u32,
+            slots: l.slots as u32,
+            window: a.window.unwrap_or(0) as u32,
+            scale: a.scale,
+            softcap: a.softcap.unwrap_or(0.0),
+            _pad: [0; 2],
+        };
+        let binds = [buf(q), buf(k), buf(v), Bind::Buf(&l.k, l.ids.0), Bind::Buf(&l.v, l.ids.1), buf(out)];
+        self.dispatch(&self.kernels.attention, &p, &binds, [a.n_head as u32, rows as u32, 1]);
+    }
+
+    fn swiglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
+        self.elementwise(&self.kernels.swiglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
+    }
+
+    fn geglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
+        self.elementwise(&self.kernels.geglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
+    }
+
+    fn scale(&self, x: &mut GpuBuf, s: f32, len: usize) {
+        self.elementwise(&self.kernels.scale, len, s, 0, &[buf(x)]);
+    }
+
+    fn softcap(&self, x: &mut GpuBuf, cap: f32, len: usize) {
+        self.elementwise(&self.kernels.softcap, len, cap, 0, &[buf(x)]);
+    }
+
+    fn add(&self, x: &mut GpuBuf, y: &GpuBuf, len: usize) {
+        self.elementwise(&self.kernels.add, len, 0.0, 0, &[buf(y), buf(x)]);
+    }
+
+    fn copy_rows(&self, src: &GpuBuf, src_row: usize, dst: &mut GpuBuf, dst_row: usize, rows: usize, width: usize) {
+        if rows * width == 0 {
+            return;
+        }
+        assert!((src_row + rows) * width <= src.len && (dst_row + rows) * width <= dst.len);
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let (so, d0, size) = ((src_row * width * 4) as u64, (dst_row * width * 4) as u64, (rows * width * 4) as u64);
+        rec.encoder(&self.device).copy_buffer_to_buffer(&src.buf, so, &dst.buf, d0, size);
+    }
+
+    fn read(&self, x: &GpuBuf, len: usize, out: &mut Vec<f32>) {
+        out.clear();
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let size = (len * 4) as u64;
+        let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let staging = ensure(&self.device, &mut rec.staging, size, usage).buf.clone();
+        if len > 0 {
+            rec.encoder(&self.device).copy_buffer_to_buffer(&x.buf, 0, &staging, 0, size);
+        }
+        rec.submit(&self.queue);
+        if len == 0 {
+            return;
+        }
+        let slice = staging.slice(..size);
+        slice.map_async(wgpu::MapMode::Read, |r| r.expect("mapping the read-back buffer"));
+        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU");
+        {
+            let view = slice.get_mapped_range().expect("mapped above");
+            out.extend_from_slice(bytemuck::cast_slice(&view));
+        }
+        staging.unmap();
+    }
+}

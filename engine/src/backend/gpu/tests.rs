@@ -1,0 +1,309 @@
+//! Every op of the GPU backend against the CPU backend on random data, at sizes that are not
+//! multiples of the workgroup sizes, each within a per-op normalized mean squared error.
+//!
+//! The tests run on whatever Vulkan adapter exists (lavapipe, Mesa's software driver, counts).
+//! Without one they print a note and pass, unless `ROLLAMA_REQUIRE_GPU=1` (set by CI after
+//! installing lavapipe), which makes a missing adapter a failure.
+
+use std::sync::{Arc, OnceLock};
+
+use half::f16;
+use rollama_kernels::GgmlType;
+use wgpu::util::DeviceExt;
+
+use super::{GpuBackend, GpuBuf};
+use crate::backend::{Attention, Backend, CpuBackend, KvShape, Rope, RopeKind, WeightSource};
+use crate::gguf::{GgufFile, GgufWriter};
+
+/// The shared backend (compiling every kernel once), or None when there is no adapter.
+pub(crate) fn gpu() -> Option<&'static GpuBackend> {
+    static GPU: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    GPU.get_or_init(|| match GpuBackend::new() {
+        Ok(g) => {
+            eprintln!("GPU tests on {}", g.adapter_name());
+            Some(g)
+        }
+        Err(e) => {
+            if std::env::var("ROLLAMA_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("ROLLAMA_REQUIRE_GPU=1 but no GPU backend: {e}");
+            }
+            eprintln!("skipping GPU tests: {e}");
+            None
+        }
+    })
+    .as_ref()
+}
+
+fn cpu() -> CpuBackend {
+    CpuBackend::new(2)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    /// Uniform in [-1, 1).
+    fn f(&mut self) -> f32 {
+        (self.next() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+    fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f()).collect()
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn upload(g: &GpuBackend, x: &[f32]) -> GpuBuf {
+    let b = g.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(x),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+    });
+    GpuBuf { buf: b, len: x.len(), id: super::next_id() }
+}
+
+fn read(g: &GpuBackend, b: &GpuBuf, len: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    g.read(b, len, &mut out);
+    out
+}
+
+/// sum((a - b)^2) / sum(b^2).
+fn nmse(got: &[f32], want: &[f32]) -> f64 {
+    assert_eq!(got.len(), want.len());
+    let num: f64 = got.iter().zip(want).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
+    let den: f64 = want.iter().map(|&b| f64::from(b).powi(2)).sum();
+    if den == 0.0 {
+        num
+    } else {
+        num / den
+    }
+}
+
+fn check(op: &str, got: &[f32], want: &[f32], tol: f64) {
+    assert!(got.iter().all(|v| v.is_finite()), "{op}: non-finite output");
+    let e = nmse(got, want);
+    eprintln!("{op}: nmse {e:e}");
+    assert!(e <= tol, "{op}: nmse {e:e} > {tol:e}");
+}
+
+/// Random bytes of a `[rows, cols]` matrix in `ty`, with every scale field set to a sane f16
+/// so that values stay finite and of order one.
+fn random_matrix(rng: &mut Rng, ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
+    let row_bytes = ty.row_bytes(cols).unwrap();
+    if ty == GgmlType::F32 {
+        return bytemuck::cast_slice(&rng.vec(rows * cols)).to_vec();
+    }
+    if ty == GgmlType::F16 {
+        return rng.vec(rows * cols).iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+    }
+    let mut data = rng.bytes(rows * row_bytes);
+    let (block, fields): (usize, &[usize]) = match ty {
+        GgmlType::Q4_0 => (18, &[0]),
+        GgmlType::Q4_1 => (20, &[0, 2]),
+        GgmlType::Q5_0 => (22, &[0]),
+        GgmlType::Q8_0 => (34, &[0]),
+        GgmlType::Q4_K => (144, &[0, 2]),
+        GgmlType::Q6_K => (210, &[208]),
+        _ => unreachable!(),
+    };
+    for b in data.chunks_exact_mut(block) {
+        for &f in fields {
+            let v = f16::from_f32(0.002 + 0.02 * (rng.f() + 1.0));
+            b[f..f + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    data
+}
+
+/// A GGUF in memory holding one tensor `w` with `dims` (GGUF order: row length first).
+fn gguf(ty: GgmlType, dims: &[u64], data: Vec<u8>) -> Arc<GgufFile> {
+    let mut w = GgufWriter::new();
+    w.add_str("general.architecture", "test");
+    w.add_tensor("w", ty, dims, data).unwrap();
+    Arc::new(GgufFile::from_bytes(w.to_bytes()).unwrap())
+}
+
+fn weights(file: &Arc<GgufFile>, g: &GpuBackend) -> (crate::backend::cpu::CpuWeight, super::GpuWeight) {
+    let info = file.tensor_info("w").unwrap();
+    let c = cpu().load_weight(WeightSource { file, info }).unwrap();
+    let w = g.load_weight(WeightSource { file, info }).unwrap();
+    (c, w)
+}
+
+const TYPES: [GgmlType; 8] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q8_0,
+    GgmlType::Q4_K,
+    GgmlType::Q6_K,
+];
+
+fn cols_for(ty: GgmlType) -> usize {
+    match ty {
+        GgmlType::F32 | GgmlType::F16 => 100,
+        GgmlType::Q4_K | GgmlType::Q6_K => 768,
+        _ => 320,
+    }
+}
+
+#[test]
+fn get_rows_every_type() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(1);
+    for ty in TYPES {
+        let (rows, cols) = (19, cols_for(ty));
+        let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+        let (cw, gw) = weights(&file, g);
+        let ids = [3u32, 0, 18, 7, 7, 11];
+        let mut want = vec![0f32; ids.len() * cols];
+        cpu().get_rows(&cw, &ids, &mut want);
+        let mut out = g.buffer(ids.len() * cols);
+        g.get_rows(&gw, &ids, &mut out);
+        check(&format!("get_rows {}", ty.name()), &read(g, &out, want.len()), &want, 1e-14);
+    }
+}
+
+#[test]
+fn matmul_every_type() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(2);
+    for ty in TYPES {
+        // 37 weight rows, activation batches of 1 (decoding), 3 and 13 (tiles of 8 and a rest).
+        let (rows, cols) = (37, cols_for(ty));
+        let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+        let (cw, gw) = weights(&file, g);
+        for n in [1, 3, 13] {
+            let x = rng.vec(n * cols);
+            let mut want = vec![0f32; n * rows];
+            cpu().matmul(&cw, &x, n, &mut want);
+            let mut out = g.buffer(n * rows);
+            g.matmul(&gw, &upload(g, &x), n, &mut out);
+            check(&format!("matmul {} n={n}", ty.name()), &read(g, &out, want.len()), &want, 1e-11);
+        }
+    }
+}
+
+#[test]
+fn rms_norm_and_bias() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(3);
+    let (rows, width) = (5, 300);
+    let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&rng.vec(width)).to_vec());
+    let (cw, gw) = weights(&file, g);
+    let x = rng.vec(rows * width);
+    let mut want = vec![0f32; rows * width];
+    cpu().rms_norm(&x, &cw, 1e-6, rows, width, &mut want);
+    let mut out = g.buffer(rows * width);
+    g.rms_norm(&upload(g, &x), &gw, 1e-6, rows, width, &mut out);
+    check("rms_norm", &read(g, &out, want.len()), &want, 1e-12);
+
+    cpu().add_bias(&mut want, &cw, rows);
+    g.add_bias(&mut out, &gw, rows);
+    check("add_bias", &read(g, &out, want.len()), &want, 1e-14);
+}
+
+#[test]
+fn rope_both_kinds() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(4);
+    let (n_heads, head_dim, rows, pos0) = (3, 40, 6, 1000);
+    for (kind, n_dims, factors) in [
+        (RopeKind::Normal, 40, None),
+        (RopeKind::Neox, 40, None),
+        (RopeKind::Neox, 32, Some(Arc::new((0..16).map(|i| 1.0 + i as f32 * 0.5).collect::<Vec<_>>()))),
+        (RopeKind::Normal, 24, Some(Arc::new((0..12).map(|i| 1.0 + i as f32).collect::<Vec<_>>()))),
+    ] {
+        let rope = Rope { kind, n_dims, freq_base: 10000.0, freq_scale: 0.5, freq_factors: factors };
+        let mut want = rng.vec(rows * n_heads * head_dim);
+        let mut x = upload(g, &want);
+        cpu().rope(&mut want, &rope, n_heads, head_dim, pos0, rows);
+        g.rope(&mut x, &rope, n_heads, head_dim, pos0, rows);
+        check(&format!("rope {kind:?} n_dims={n_dims}"), &read(g, &x, want.len()), &want, 1e-12);
+    }
+}
+
+#[test]
+fn elementwise_ops() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(5);
+    let len = 1000;
+    let (a, b) = (rng.vec(len).iter().map(|v| v * 6.0).collect::<Vec<_>>(), rng.vec(len));
+    let (ga, gb) = (upload(g, &a), upload(g, &b));
+
+    let mut want = vec![0f32; len];
+    let mut out = g.buffer(len);
+    cpu().swiglu(&a, &b, len, &mut want);
+    g.swiglu(&ga, &gb, len, &mut out);
+    check("swiglu", &read(g, &out, len), &want, 1e-12);
+
+    cpu().geglu(&a, &b, len, &mut want);
+    g.geglu(&ga, &gb, len, &mut out);
+    check("geglu", &read(g, &out, len), &want, 1e-9);
+
+    let mut x = a.clone();
+    let mut gx = upload(g, &a);
+    cpu().scale(&mut x, 0.37, len);
+    g.scale(&mut gx, 0.37, len);
+    check("scale", &read(g, &gx, len), &x, 0.0);
+
+    cpu().softcap(&mut x, 1.3, len);
+    g.softcap(&mut gx, 1.3, len);
+    check("softcap", &read(g, &gx, len), &x, 1e-12);
+
+    cpu().add(&mut x, &b, len);
+    g.add(&mut gx, &gb, len);
+    check("add", &read(g, &gx, len), &x, 1e-14);
+
+    // Rows 2..5 of `a` (width 100) to rows 6..9 of `x`.
+    cpu().copy_rows(&a, 2, &mut x, 6, 3, 100);
+    g.copy_rows(&ga, 2, &mut gx, 6, 3, 100);
+    check("copy_rows", &read(g, &gx, len), &x, 1e-12);
+}
+
+/// Prefills a cache over two batches and attends a third, on both backends.
+fn attention_case(g: &GpuBackend, rng: &mut Rng, a: Attention, window: Option<usize>, batches: [usize; 3]) {
+    let kw = a.n_head_kv * a.head_dim;
+    let qw = a.n_head * a.head_dim;
+    let n_ctx = 64;
+    let shape = [KvShape { k_width: kw, v_width: kw, window }];
+    let c = cpu();
+    let mut ckv = c.kv_cache(&shape, n_ctx);
+    let mut gkv = g.kv_cache(&shape, n_ctx);
+    let mut pos = 0;
+    for (i, &rows) in batches.iter().enumerate() {
+        let (q, k, v) = (rng.vec(rows * qw), rng.vec(rows * kw), rng.vec(rows * kw));
+        let (gq, gk, gv) = (upload(g, &q), upload(g, &k), upload(g, &v));
+        let mut want = vec![0f32; rows * qw];
+        c.attention(&q, &k, &v, &ckv, 0, &a, pos, rows, &mut want);
+        let mut out = g.buffer(rows * qw);
+        g.attention(&gq, &gk, &gv, &gkv, 0, &a, pos, rows, &mut out);
+        let what = format!("attention {a:?} window={window:?} batch {i} ({rows} rows at {pos})");
+        check(&what, &read(g, &out, want.len()), &want, 1e-7);
+        c.kv_store(&mut ckv, 0, &k, &v, pos, rows);
+        g.kv_store(&mut gkv, 0, &gk, &gv, pos, rows);
+        pos += rows;
+    }
+}
+
+#[test]
+fn attention_variants() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(6);
+    let base = Attention { n_head: 6, n_head_kv: 2, head_dim: 80, scale: 0.11, window: None, softcap: None };
+    attention_case(g, &mut rng, base, None, [7, 5, 1]);
+    attention_case(g, &mut rng, Attention { softcap: Some(1.5), ..base }, None, [3, 1, 4]);
+    // A sliding window over a ring shorter than the first batch.
+    attention_case(g, &mut rng, Attention { window: Some(4), ..base }, Some(4), [7, 2, 3]);
+    let big = Attention { n_head: 4, n_head_kv: 4, head_dim: 256, scale: 0.06, window: None, softcap: Some(50.0) };
+    attention_case(g, &mut rng, big, None, [2, 1, 1]);
+    let small = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, window: None, softcap: None };
+    attention_case(g, &mut rng, small, None, [5, 1, 1]);
+}

@@ -1,0 +1,339 @@
+//! The WGSL compute shaders of the GPU backend, embedded in the binary.
+//!
+//! Each kernel is one [`Shader`]: its source is the concatenation of a few `.wgsl` parts
+//! (WGSL has no includes), for instance the byte readers of `quant.wgsl`, a weight type's
+//! decoding (`mm_q4_k.wgsl`) and the matmul body (`matmul.wgsl`). Every kernel has the same
+//! binding shape: binding 0 is a uniform params struct (bound with a dynamic offset, so that
+//! one buffer serves every dispatch of a command buffer), bindings 1.. are storage buffers,
+//! read-only or read-write as [`Shader::storage`] says. Each params struct has a `#[repr(C)]`
+//! mirror here with its padding spelled out. `cargo test` parses and validates every kernel
+//! with naga and checks the declared bindings against the source, with no GPU needed.
+
+use bytemuck::{Pod, Zeroable};
+
+macro_rules! wgsl {
+    ($($name:ident = $file:literal;)*) => {
+        $(pub const $name: &str = include_str!(concat!("../wgsl/", $file));)*
+    };
+}
+
+wgsl! {
+    QUANT = "quant.wgsl";
+    Q8_ACT = "q8_act.wgsl";
+    GET_ROWS = "get_rows.wgsl";
+    RMS_NORM = "rms_norm.wgsl";
+    QUANTIZE_Q8 = "quantize_q8.wgsl";
+    QUANTIZE_Q8K = "quantize_q8k.wgsl";
+    MATMUL = "matmul.wgsl";
+    MM_F32 = "mm_f32.wgsl";
+    MM_F16 = "mm_f16.wgsl";
+    MM_Q4_0 = "mm_q4_0.wgsl";
+    MM_Q4_1 = "mm_q4_1.wgsl";
+    MM_Q5_0 = "mm_q5_0.wgsl";
+    MM_Q8_0 = "mm_q8_0.wgsl";
+    MM_Q4_K = "mm_q4_k.wgsl";
+    MM_Q6_K = "mm_q6_k.wgsl";
+    ROPE = "rope.wgsl";
+    KV_STORE = "kv_store.wgsl";
+    ATTENTION = "attention.wgsl";
+    F16 = "f16.wgsl";
+    ADD = "add.wgsl";
+    ADD_BIAS = "add_bias.wgsl";
+    SCALE = "scale.wgsl";
+    SOFTCAP = "softcap.wgsl";
+    SWIGLU = "swiglu.wgsl";
+    GEGLU = "geglu.wgsl";
+}
+
+/// How a kernel uses one of its storage bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+use Access::{Read as R, ReadWrite as RW};
+
+/// One compute kernel: entry point `main`, its source parts, its storage bindings (1..).
+#[derive(Debug, Clone, Copy)]
+pub struct Shader {
+    pub name: &'static str,
+    pub parts: &'static [&'static str],
+    pub storage: &'static [Access],
+}
+
+impl Shader {
+    /// The whole source: the parts in order.
+    pub fn source(&self) -> String {
+        self.parts.concat()
+    }
+}
+
+const fn s(name: &'static str, parts: &'static [&'static str], storage: &'static [Access]) -> Shader {
+    Shader { name, parts, storage }
+}
+
+pub const GET_ROWS_K: Shader = s("get_rows", &[QUANT, GET_ROWS], &[R, R, RW]);
+pub const RMS_NORM_K: Shader = s("rms_norm", &[RMS_NORM], &[R, R, RW]);
+pub const QUANTIZE_Q8_K: Shader = s("quantize_q8", &[QUANTIZE_Q8], &[R, RW]);
+pub const QUANTIZE_Q8K_K: Shader = s("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW]);
+pub const ROPE_K: Shader = s("rope", &[ROPE], &[R, RW]);
+pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
+pub const ATTENTION_K: Shader = s("attention", &[F16, ATTENTION], &[R, R, R, R, R, RW]);
+pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);
+pub const ADD_BIAS_K: Shader = s("add_bias", &[ADD_BIAS], &[R, RW]);
+pub const SCALE_K: Shader = s("scale", &[SCALE], &[RW]);
+pub const SOFTCAP_K: Shader = s("softcap", &[SOFTCAP], &[RW]);
+pub const SWIGLU_K: Shader = s("swiglu", &[SWIGLU], &[R, R, RW]);
+pub const GEGLU_K: Shader = s("geglu", &[GEGLU], &[R, R, RW]);
+
+/// The activation format a matmul kernel reads (ggml's `vec_dot_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActFormat {
+    /// The f32 activations themselves.
+    F32,
+    /// Q8_0/Q8_1 blocks of 32, 10 words each (see `quantize_q8.wgsl`).
+    Q8,
+    /// Q8_K blocks of 256, 65 words each (see `quantize_q8k.wgsl`).
+    Q8K,
+}
+
+impl ActFormat {
+    /// Words of one activation row of `cols` values.
+    pub fn row_words(self, cols: usize) -> usize {
+        match self {
+            ActFormat::F32 => cols,
+            ActFormat::Q8 => cols / 32 * 10,
+            ActFormat::Q8K => cols / 256 * 65,
+        }
+    }
+}
+
+/// A matmul kernel for one weight type.
+#[derive(Debug, Clone, Copy)]
+pub struct MatmulShader {
+    pub shader: Shader,
+    pub act: ActFormat,
+    /// Activation rows one workgroup multiplies (the tile height of `matmul.wgsl`).
+    pub tile: usize,
+    /// Weight rows one workgroup computes (`RPW` in `matmul.wgsl`).
+    pub rows_per_group: usize,
+}
+
+const fn mm(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
+    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4 }
+}
+
+/// Matmul kernels by ggml type id (`GgmlType as u32`).
+pub const MATMULS: &[(u32, MatmulShader)] = &[
+    (0, mm("matmul_f32", &[QUANT, MM_F32, MATMUL], ActFormat::F32)),
+    (1, mm("matmul_f16", &[QUANT, MM_F16, MATMUL], ActFormat::F32)),
+    (2, mm("matmul_q4_0", &[QUANT, Q8_ACT, MM_Q4_0, MATMUL], ActFormat::Q8)),
+    (3, mm("matmul_q4_1", &[QUANT, Q8_ACT, MM_Q4_1, MATMUL], ActFormat::Q8)),
+    (6, mm("matmul_q5_0", &[QUANT, Q8_ACT, MM_Q5_0, MATMUL], ActFormat::Q8)),
+    (8, mm("matmul_q8_0", &[QUANT, Q8_ACT, MM_Q8_0, MATMUL], ActFormat::Q8)),
+    (12, mm("matmul_q4_k", &[QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
+    (14, mm("matmul_q6_k", &[QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
+];
+
+/// The ggml type ids that `get_rows.wgsl` dequantizes (those of [`MATMULS`]).
+pub fn get_rows_supports(ty: u32) -> bool {
+    MATMULS.iter().any(|(t, _)| *t == ty)
+}
+
+/// Every kernel, for building pipelines up front and for the validation test.
+pub fn all() -> Vec<Shader> {
+    let mut v = vec![
+        GET_ROWS_K,
+        RMS_NORM_K,
+        QUANTIZE_Q8_K,
+        QUANTIZE_Q8K_K,
+        ROPE_K,
+        KV_STORE_K,
+        ATTENTION_K,
+        ADD_K,
+        ADD_BIAS_K,
+        SCALE_K,
+        SOFTCAP_K,
+        SWIGLU_K,
+        GEGLU_K,
+    ];
+    v.extend(MATMULS.iter().map(|(_, m)| m.shader));
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// Params mirrors: each matches the `Params` struct of its `.wgsl`, field for field.
+// ---------------------------------------------------------------------------------------
+
+/// `get_rows.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GetRowsParams {
+    pub cols: u32,
+    pub n: u32,
+    pub row_bytes: u32,
+    pub ty: u32,
+    pub out0: u32,
+    pub _pad: [u32; 3],
+}
+
+/// `rms_norm.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct RmsNormParams {
+    pub width: u32,
+    pub eps: f32,
+    pub rows: u32,
+    pub _pad: u32,
+}
+
+/// `quantize_q8.wgsl` and `quantize_q8k.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct QuantizeParams {
+    pub cols: u32,
+    pub n: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub n: u32,
+    pub row_bytes: u32,
+    /// Units of 32 columns (rounded up).
+    pub units: u32,
+    /// Words per activation row.
+    pub a_row: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `rope.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct RopeParams {
+    pub n_heads: u32,
+    pub head_dim: u32,
+    pub n_dims: u32,
+    pub rows: u32,
+    pub neox: u32,
+    pub row0: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `kv_store.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct KvStoreParams {
+    pub t0: u32,
+    pub rows: u32,
+    pub pos0: u32,
+    pub slots: u32,
+    pub k_words: u32,
+    pub v_words: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `attention.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AttentionParams {
+    pub n_head: u32,
+    pub head_dim: u32,
+    pub group: u32,
+    pub pos0: u32,
+    pub k_width: u32,
+    pub v_width: u32,
+    pub slots: u32,
+    pub window: u32,
+    pub scale: f32,
+    pub softcap: f32,
+    pub _pad: [u32; 2],
+}
+
+/// The elementwise kernels: add, add_bias, scale, softcap, swiglu, geglu.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct EltParams {
+    pub len: u32,
+    pub s: f32,
+    pub width: u32,
+    pub _pad: u32,
+}
+
+/// The largest head the attention kernel handles (64 invocations, 4 dimensions each).
+pub const ATTENTION_MAX_HEAD_DIM: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(sh: &Shader) -> naga::Module {
+        naga::front::wgsl::parse_str(&sh.source())
+            .unwrap_or_else(|e| panic!("{}: {}", sh.name, e.emit_to_string(&sh.source())))
+    }
+
+    #[test]
+    fn every_shader_parses_and_validates() {
+        for sh in all() {
+            let module = parse(&sh);
+            // The f16 packing builtins (quantizeToF16, pack2x16float) need this capability,
+            // which wgpu grants on every native backend (Vulkan, Metal, DX12).
+            let caps = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+            let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+            if let Err(e) = v.validate(&module) {
+                panic!("{}: {}", sh.name, e.emit_to_string(&sh.source()));
+            }
+            assert!(module.entry_points.iter().any(|e| e.name == "main"), "{}: no main", sh.name);
+        }
+    }
+
+    #[test]
+    fn declared_bindings_match_the_source() {
+        for sh in all() {
+            let module = parse(&sh);
+            let mut seen = vec![None; sh.storage.len() + 1];
+            for (_, g) in module.global_variables.iter() {
+                let Some(b) = &g.binding else { continue };
+                assert_eq!(b.group, 0, "{}", sh.name);
+                let slot = seen.get_mut(b.binding as usize).unwrap_or_else(|| panic!("{}: extra binding", sh.name));
+                *slot = Some(g.space);
+            }
+            assert_eq!(seen[0], Some(naga::AddressSpace::Uniform), "{}: binding 0", sh.name);
+            for (i, acc) in sh.storage.iter().enumerate() {
+                let want = match acc {
+                    Access::Read => naga::StorageAccess::LOAD,
+                    Access::ReadWrite => naga::StorageAccess::LOAD | naga::StorageAccess::STORE,
+                };
+                assert_eq!(
+                    seen[i + 1],
+                    Some(naga::AddressSpace::Storage { access: want }),
+                    "{}: binding {}",
+                    sh.name,
+                    i + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn params_are_multiples_of_16_bytes() {
+        use std::mem::size_of;
+        for (name, size) in [
+            ("get_rows", size_of::<GetRowsParams>()),
+            ("rms_norm", size_of::<RmsNormParams>()),
+            ("quantize", size_of::<QuantizeParams>()),
+            ("matmul", size_of::<MatmulParams>()),
+            ("rope", size_of::<RopeParams>()),
+            ("kv_store", size_of::<KvStoreParams>()),
+            ("attention", size_of::<AttentionParams>()),
+            ("elementwise", size_of::<EltParams>()),
+        ] {
+            assert_eq!(size % 16, 0, "{name}");
+        }
+    }
+}

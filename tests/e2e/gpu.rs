@@ -1,0 +1,146 @@
+//! The GPU backend end to end: greedy continuations of the reference prompts on the GPU
+//! equal the CPU backend's, and a server on the GPU (`ROLLAMA_GPU=1`) serves a model there,
+//! or on the CPU for `num_gpu: 0`. Runs on whatever Vulkan adapter exists (lavapipe counts);
+//! without one it prints a note and passes, unless `ROLLAMA_REQUIRE_GPU=1`.
+
+use std::sync::Arc;
+
+use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
+use rollama_engine::model::{self, Logits};
+use rollama_tests::{model_for_reference, model_path, reference, TestServer};
+use serde_json::{json, Value};
+
+fn gpu() -> Option<Arc<GpuBackend>> {
+    match GpuBackend::new() {
+        Ok(g) => Some(Arc::new(g)),
+        Err(e) if std::env::var("ROLLAMA_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("ROLLAMA_REQUIRE_GPU=1 but no GPU backend: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// The two most likely token ids and their log-probabilities.
+fn top2(logits: &[f32]) -> [(u32, f64); 2] {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let z = logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln() + max;
+    let mut best = [(0u32, f64::NEG_INFINITY); 2];
+    for (i, &l) in logits.iter().enumerate() {
+        let lp = l as f64 - z;
+        if lp > best[0].1 {
+            best[1] = best[0];
+            best[0] = (i as u32, lp);
+        } else if lp > best[1].1 {
+            best[1] = (i as u32, lp);
+        }
+    }
+    best
+}
+
+/// A gap (nats) between the CPU's top two candidates below which rounding differences between
+/// the backends may pick either.
+const MAX_TIE_GAP: f64 = 0.05;
+
+/// The top two candidates at each of `n` steps after `prompt` on `backend`, feeding `forced`
+/// tokens where given (else its own greedy choice).
+fn steps<B: Backend>(
+    path: &str,
+    backend: Arc<B>,
+    prompt: &str,
+    n: usize,
+    forced: Option<&[u32]>,
+) -> Vec<[(u32, f64); 2]> {
+    let m = model::load(path, backend).expect("loading the model");
+    let mut s = m.new_session(512);
+    let mut logits = m.forward(&mut s, &m.tokenizer().encode(prompt, true, true), Logits::Last).unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let t = top2(&logits);
+        out.push(t);
+        let next = forced.map_or(t[0].0, |f| f[i]);
+        logits = m.forward(&mut s, &[next], Logits::Last).unwrap();
+    }
+    out
+}
+
+#[test]
+#[ignore = "issue 7: ulp-level differences (matmul sum order, rms_norm f64 sum, exp) are amplified by Q8 activation rounding flips; drift up to 0.15 nats, splits at gaps 0.06-0.31"]
+fn smollm2_greedy_on_the_gpu_equals_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    eprintln!("GPU: {}", gpu.name());
+    let r = reference("smollm2-135m");
+    let path = model_path(model_for_reference("smollm2-135m"));
+    let path = path.to_str().unwrap();
+    let cpu = Arc::new(CpuBackend::new(2));
+    let (mut exact, mut failures) = (0, Vec::new());
+    let cases = r["greedy"].as_array().expect("greedy cases");
+    for case in cases {
+        let prompt = case["prompt"].as_str().unwrap();
+        let n = case["greedy_ids"].as_array().unwrap().len();
+        // The CPU's greedy run, then the GPU fed the CPU's tokens: at every step the GPU must
+        // pick the CPU's token, unless the CPU itself nearly tied and the GPU took its runner-up.
+        let c = steps(path, Arc::clone(&cpu), prompt, n, None);
+        let ids: Vec<u32> = c.iter().map(|t| t[0].0).collect();
+        let g = steps(path, Arc::clone(&gpu), prompt, n, Some(&ids));
+        let mut same = true;
+        for (i, (c, g)) in c.iter().zip(&g).enumerate() {
+            let drift = (c[0].1 - g.iter().find(|x| x.0 == c[0].0).map_or(f64::NAN, |x| x.1)).abs();
+            if g[0].0 == c[0].0 {
+                continue;
+            }
+            same = false;
+            let gap = c[0].1 - c[1].1;
+            let text = format!(
+                "{prompt:?} step {i}: cpu {} ({:.4}) vs {} ({:.4}), gap {gap:.4}; gpu {} ({:.4}) vs {} ({:.4}); drift {drift:.4}",
+                c[0].0, c[0].1, c[1].0, c[1].1, g[0].0, g[0].1, g[1].0, g[1].1
+            );
+            if gap < MAX_TIE_GAP && g[0].0 == c[1].0 {
+                eprintln!("near tie: {text}");
+            } else {
+                failures.push(text);
+            }
+        }
+        exact += usize::from(same);
+    }
+    eprintln!("{exact} of {} prompts: the GPU's greedy tokens equal the CPU's", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn post(s: &TestServer, path: &str, body: Value) -> Value {
+    let resp = ureq::post(&s.url(path)).send_json(body).unwrap_or_else(|e| panic!("{path}: {e}"));
+    resp.into_json().unwrap()
+}
+
+#[test]
+fn server_loads_on_the_gpu_unless_num_gpu_is_0() {
+    if gpu().is_none() {
+        return;
+    }
+    let s = TestServer::start_with(&[("ROLLAMA_GPU", "1")]);
+    let path = model_path(model_for_reference("smollm2-135m"));
+    let digest = "sha256:b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+    let resp = ureq::post(&s.url(&format!("/api/blobs/{digest}"))).send(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(resp.status(), 201);
+    let v = post(&s, "/api/create", json!({"model": "smollm2", "files": {"model.gguf": digest}, "stream": false}));
+    assert_eq!(v["status"], "success", "{v}");
+    let r = reference("smollm2-135m");
+    let prompt = r["greedy"][0]["prompt"].as_str().unwrap();
+    let gen = |num_gpu: i64| {
+        let body = json!({"model": "smollm2", "prompt": prompt, "raw": true, "stream": false,
+                          "options": {"temperature": 0, "num_predict": 6, "num_gpu": num_gpu}});
+        post(&s, "/api/generate", body)["response"].as_str().unwrap().to_string()
+    };
+    // The first tokens of this prompt are far from ties, so both backends agree on them.
+    let (on_gpu, on_cpu) = (gen(-1), gen(0));
+    assert_eq!(on_gpu, on_cpu);
+    let ps: Value = ureq::get(&s.url("/api/ps")).call().unwrap().into_json().unwrap();
+    let models = ps["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{ps}");
+    let mut vram: Vec<bool> = models.iter().map(|m| m["size_vram"] == m["size"]).collect();
+    vram.sort();
+    assert_eq!(vram, [false, true], "one instance on the GPU, one on the CPU: {ps}");
+    assert!(models.iter().any(|m| m["size_vram"] == 0), "{ps}");
+}
