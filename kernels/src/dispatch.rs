@@ -1,6 +1,7 @@
 //! Kernel tables: for each weight type, the activation format ggml pairs it with, the quantizer
 //! that produces that format, the weight-row-times-activation-row dot product, and optionally a
-//! four-activation-row variant that batched matmuls use.
+//! four-activation-row variant and a tiled many-weight-rows-times-four-activation-rows variant
+//! that batched matmuls use.
 //!
 //! One table per CPU level is built on first use: it starts from the scalar kernels and each
 //! architecture module overwrites the entries it has faster versions of. Entries are `unsafe fn`
@@ -21,6 +22,9 @@ pub(crate) type DotFn = unsafe fn(&[u8], &[u8]) -> f32;
 /// Dot products of one weight row with four activation rows, each bit-identical to `DotFn` on
 /// that row (so a batch computes exactly what single rows would).
 pub(crate) type Dot4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+/// A register-tiled product of `rows` consecutive weight rows (`w`) with four activation rows:
+/// `out(r, v)` receives row `r`'s four results, each bit-identical to `DotFn` on that pair.
+pub(crate) type GemmFn = unsafe fn(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4]));
 /// Dot product of two f32 slices.
 pub(crate) type F32DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 
@@ -33,6 +37,8 @@ pub(crate) struct TypeKernels {
     pub dot: DotFn,
     /// A faster path for four activation rows at once, where one exists.
     pub dot4: Option<Dot4Fn>,
+    /// A faster path for many weight rows times four activation rows, where one exists.
+    pub gemm: Option<GemmFn>,
 }
 
 /// Kernels indexed by ggml type id, plus the f32 dot.
@@ -62,6 +68,13 @@ impl Table {
     pub(crate) fn set_dot4(&mut self, ty: GgmlType, dot4: Dot4Fn) {
         if let Some(k) = &mut self.types[ty.id() as usize] {
             k.dot4 = Some(dot4);
+        }
+    }
+
+    /// Installs a tiled product for `ty` (which must already have an entry).
+    pub(crate) fn set_gemm(&mut self, ty: GgmlType, gemm: GemmFn) {
+        if let Some(k) = &mut self.types[ty.id() as usize] {
+            k.gemm = Some(gemm);
         }
     }
 
@@ -133,7 +146,7 @@ fn axpy_scalar(a: f32, x: &[f32], y: &mut [f32]) {
 /// The scalar kernels of `ty`, if it has any.
 fn scalar(ty: GgmlType) -> Option<TypeKernels> {
     use GgmlType::*;
-    let k = |act, quantize: QuantizeFn, dot: DotFn| Some(TypeKernels { act, quantize, dot, dot4: None });
+    let k = |act, quantize: QuantizeFn, dot: DotFn| Some(TypeKernels { act, quantize, dot, dot4: None, gemm: None });
     match ty {
         F32 => k(F32, float::quantize_f32, float::vec_dot_f32),
         F16 => k(F16, float::quantize_f16, float::vec_dot_f16),

@@ -5,7 +5,9 @@
 //! not per weight row), then splits the weight rows into chunks that the pool's threads take in
 //! turn. Within a chunk, a tile of activation rows is held in cache while each weight row is
 //! streamed past it, so for n > 1 every weight byte is read once per tile rather than once per
-//! activation row. Nothing is allocated per weight row; the activation buffer is a per-thread
+//! activation row. Where the type has a tiled kernel (`gemm`), groups of four activation rows
+//! take it instead: it runs the whole chunk against them, a few weight rows at a time in
+//! registers, with results bit-identical to the per-row kernels. Nothing is allocated per weight row; the activation buffer is a per-thread
 //! scratch vector reused across calls.
 
 use std::cell::RefCell;
@@ -186,12 +188,29 @@ fn run_dots(
     let dst = SharedMut(out.as_mut_ptr());
     pool.run(n_tasks, &|task| {
         let (r0, r1) = (task * chunk, ((task + 1) * chunk).min(rows));
+        let act = |t: usize| &acts[t * a_row..(t + 1) * a_row];
         let mut t0 = 0;
+        if let Some(gemm) = k.gemm {
+            // Groups of four activation rows against the whole chunk, register-tiled; the
+            // remaining rows (n % 4) take the paths below.
+            while t0 + 4 <= n {
+                let mut put = |r: usize, v: [f32; 4]| {
+                    for (j, v) in v.into_iter().enumerate() {
+                        // SAFETY: (t0 + j, r0 + r) is written by this task only (the row is in
+                        // its chunk), and is inside `out`, which outlives `run`.
+                        unsafe { *dst.get().add((t0 + j) * rows + r0 + r) = v };
+                    }
+                };
+                let w = &wdata[r0 * w_row..r1 * w_row];
+                // SAFETY: the table was built for a level the CPU supports.
+                unsafe { gemm(w, r1 - r0, [act(t0), act(t0 + 1), act(t0 + 2), act(t0 + 3)], &mut put) };
+                t0 += 4;
+            }
+        }
         while t0 < n {
             let t1 = (t0 + TILE_T).min(n);
             for r in r0..r1 {
                 let wr = &wdata[r * w_row..(r + 1) * w_row];
-                let act = |t: usize| &acts[t * a_row..(t + 1) * a_row];
                 // SAFETY (both writes): (t, r) is written by this task only (r is in its chunk),
                 // and t * rows + r < n * rows = out.len(); `out` outlives `run`.
                 let put = |t: usize, v: f32| unsafe { *dst.get().add(t * rows + r) = v };

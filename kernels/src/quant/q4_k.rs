@@ -270,13 +270,21 @@ pub(crate) fn mins_dot_pair(mn: &[u8; 8], bsums: &[i16; 16], c: usize) -> i32 {
 /// (`ggml_gemm_q4_K_8x8_q8_K`), which it runs for each group of four activation rows of a
 /// batch (the rows left over use [`vec_dot`]'s gemv order): the exact integer sums of each 64
 /// elements (two groups), and of their mins, each folded into an f32 accumulator by an FMA
-/// with `d_w * d_a`; the mins are subtracted at the end. Uses AVX2 where the CPU has it (the
-/// results are identical).
+/// with `d_w * d_a`; the mins are subtracted at the end. Uses AVX-512 or AVX2 where the CPU
+/// has them (the results are identical).
 pub fn vec_dot_x4_gemm(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::level() >= crate::cpu::Level::Avx2 {
-        // SAFETY: the level says the CPU has AVX2, FMA and F16C.
-        return unsafe { crate::x86_64::avx2_k::vec_dot_q4_k_x4_gemm(x, y) };
+    {
+        use crate::cpu::Level;
+        let level = crate::cpu::level();
+        if matches!(level, Level::Avx512 | Level::Amx) {
+            // SAFETY: the level says the CPU has AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+            return unsafe { crate::x86_64::gemm512::vec_dot_q4_k_x4_gemm(x, y) };
+        }
+        if level >= Level::Avx2 {
+            // SAFETY: the level says the CPU has AVX2, FMA and F16C.
+            return unsafe { crate::x86_64::avx2_k::vec_dot_q4_k_x4_gemm(x, y) };
+        }
     }
     vec_dot_x4_gemm_scalar(x, y)
 }

@@ -91,6 +91,147 @@ fn dot4_match_avx2_dot_bit_for_bit() {
     }
 }
 
+/// Every type with an AVX-512 tiled product.
+const GEMM_TYPES: [GgmlType; 4] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
+
+/// The tiled product of `rows` weight rows (one buffer) with four activation rows, as `[r][t]`.
+fn run_gemm(gemm: crate::dispatch::GemmFn, w: &[u8], rows: usize, a: [&[u8]; 4]) -> Vec<[f32; 4]> {
+    let mut out = vec![[f32::NAN; 4]; rows];
+    let mut seen = vec![false; rows];
+    // SAFETY: only called with tables for levels this CPU supports.
+    unsafe {
+        gemm(w, rows, a, &mut |r, v| {
+            assert!(!seen[r], "row {r} written twice");
+            seen[r] = true;
+            out[r] = v;
+        })
+    };
+    assert!(seen.iter().all(|&s| s), "a row was not written");
+    out
+}
+
+#[test]
+fn gemm_matches_avx2_dot_bit_for_bit() {
+    if !have_avx512() {
+        return;
+    }
+    let (avx2, avx512) = (table(Level::Avx2), table(Level::Avx512));
+    let mut rng = Rng::new(515);
+    for ty in GEMM_TYPES {
+        let (s, f) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap());
+        let gemm = f.gemm.unwrap_or_else(|| panic!("{ty}: no AVX-512 gemm installed"));
+        // Row counts around the tile height of four, so every remainder tile runs.
+        for rows in [1, 2, 3, 4, 5, 6, 7, 9, 13] {
+            for n in lengths(ty) {
+                let w = weights(&mut rng, ty, rows * n);
+                let (wb, ab) = (ty.row_bytes(n).unwrap(), s.act.row_bytes(n).unwrap());
+                let acts: Vec<Vec<u64>> = (0..4).map(|_| quantized(&mut rng, s.act, n)).collect();
+                let a = |t: usize| &bytemuck::cast_slice::<u64, u8>(&acts[t])[..ab];
+                let got = run_gemm(gemm, &w, rows, [a(0), a(1), a(2), a(3)]);
+                for (r, got) in got.iter().enumerate() {
+                    for (t, got) in got.iter().enumerate() {
+                        // SAFETY: the table is for a level this CPU supports.
+                        let want = unsafe { (s.dot)(&w[r * wb..(r + 1) * wb], a(t)) };
+                        assert_eq!(
+                            want.to_bits(),
+                            got.to_bits(),
+                            "{ty} gemm rows {rows} r {r} t {t}, n = {n}: avx2 {want}, gemm {got}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tiled product on weights and activations at the edges of their ranges.
+#[test]
+fn gemm_extreme_values_match_avx2() {
+    if !have_avx512() {
+        return;
+    }
+    let (avx2, avx512) = (table(Level::Avx2), table(Level::Avx512));
+    let mut rng = Rng::new(516);
+    for ty in GEMM_TYPES {
+        let (s, gemm) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap().gemm.unwrap());
+        let (n, rows) = (3 * ty.block_len(), 5);
+        let (wb, ab) = (ty.row_bytes(n).unwrap(), s.act.row_bytes(n).unwrap());
+        let mut w = Vec::new();
+        for fill in [0x00u8, 0xFF, 0x80, 0x7F, 0x55] {
+            let mut row = vec![fill; wb];
+            restore_scales(ty, &mut row, &weights(&mut rng, ty, n));
+            w.extend_from_slice(&row);
+        }
+        let xs: [Vec<f32>; 4] = [
+            activations(&mut rng, n),
+            vec![1.0; n],
+            (0..n).map(|i| if i % 2 == 0 { -1.0 } else { 1.0 }).collect(),
+            vec![-1.0; n],
+        ];
+        let acts: Vec<Vec<u64>> = xs
+            .iter()
+            .map(|x| {
+                let mut a = vec![0u64; ab.div_ceil(8)];
+                // SAFETY: the table is for a level this CPU supports.
+                unsafe { (s.quantize)(x, &mut bytemuck::cast_slice_mut::<u64, u8>(&mut a)[..ab]) };
+                a
+            })
+            .collect();
+        let a = |t: usize| &bytemuck::cast_slice::<u64, u8>(&acts[t])[..ab];
+        let got = run_gemm(gemm, &w, rows, [a(0), a(1), a(2), a(3)]);
+        for (r, got) in got.iter().enumerate() {
+            for (t, got) in got.iter().enumerate() {
+                // SAFETY: as above.
+                let want = unsafe { (s.dot)(&w[r * wb..(r + 1) * wb], a(t)) };
+                assert_eq!(want.to_bits(), got.to_bits(), "{ty} gemm extreme r {r} t {t}: avx2 {want}, gemm {got}");
+            }
+        }
+    }
+}
+
+/// Q4_K in llama.cpp's repacked gemm order: the AVX-512 kernel against the AVX2 one.
+#[test]
+fn q4_k_gemm_order_matches_avx2_bit_for_bit() {
+    use crate::quant::{BlockQ4K, BlockQ8K};
+    use crate::x86_64::{avx2_k, gemm512};
+    if !have_avx512() {
+        return;
+    }
+    let mut rng = Rng::new(517);
+    for n in lengths(GgmlType::Q4_K) {
+        for round in 0..6 {
+            let mut w = weights(&mut rng, GgmlType::Q4_K, n);
+            if round == 5 {
+                // Every nibble 15 and every 6-bit scale and min 63, against extreme activations.
+                let fill = weights(&mut rng, GgmlType::Q4_K, n);
+                w.fill(0xFF);
+                restore_scales(GgmlType::Q4_K, &mut w, &fill);
+            }
+            let acts: Vec<Vec<u64>> = (0..4).map(|_| quantized(&mut rng, GgmlType::Q8_K, n)).collect();
+            let bytes = GgmlType::Q8_K.row_bytes(n).unwrap();
+            let a =
+                |t: usize| bytemuck::cast_slice::<u8, BlockQ8K>(&bytemuck::cast_slice::<u64, u8>(&acts[t])[..bytes]);
+            let x: &[BlockQ4K] = bytemuck::cast_slice(&w);
+            // SAFETY: this CPU has AVX-512 (checked above), which includes AVX2.
+            let (want, got) = unsafe {
+                (
+                    avx2_k::vec_dot_q4_k_x4_gemm(x, [a(0), a(1), a(2), a(3)]),
+                    gemm512::vec_dot_q4_k_x4_gemm(x, [a(0), a(1), a(2), a(3)]),
+                )
+            };
+            for t in 0..4 {
+                assert_eq!(
+                    want[t].to_bits(),
+                    got[t].to_bits(),
+                    "Q4_K gemm order row {t}, n = {n}: avx2 {}, avx512 {}",
+                    want[t],
+                    got[t]
+                );
+            }
+        }
+    }
+}
+
 /// Weights at the edges of their ranges (every byte 0x00, 0xFF, 0x80), where a saturating or
 /// sign-dependent integer step would show, against extreme activations.
 #[test]
@@ -145,8 +286,9 @@ fn restore_scales(ty: GgmlType, w: &mut [u8], template: &[u8]) {
     }
 }
 
-/// Not a test: ns per block (32 or 256 weights) of each dot kernel at AVX2 and AVX-512 (best of many runs, one
-/// thread, data in cache). `cargo test --release -p rollama-kernels avx512_timing -- --ignored --nocapture`
+/// Not a test: ns per block (32 or 256 weights) and output of each dot kernel at AVX2 and
+/// AVX-512 (dot4 and gemm: per block per activation row; best of many runs, one thread, data in
+/// cache). `cargo test --release -p rollama-kernels avx512_timing -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn avx512_timing() {
@@ -179,12 +321,111 @@ fn avx512_timing() {
             let four = k.dot4.map(|d4| {
                 time(&|| w.iter().map(|w| unsafe { d4(w, [a(0), a(1), a(2), a(3)]) }.iter().sum::<f32>()).sum()) / 4.0
             });
+            let all: Vec<u8> = w.concat();
+            let gemm = k.gemm.map(|g| {
+                time(&|| {
+                    let mut s = 0.0f32;
+                    // SAFETY: the table is for a level this CPU supports.
+                    unsafe { g(&all, rows, [a(0), a(1), a(2), a(3)], &mut |_, v| s += v.iter().sum::<f32>()) };
+                    s
+                }) / 4.0
+            });
+            if ty == GgmlType::Q4_K {
+                let x4 = |f: unsafe fn(&[crate::quant::BlockQ4K], [&[crate::quant::BlockQ8K]; 4]) -> [f32; 4]| {
+                    let a = |t: usize| bytemuck::cast_slice::<u8, crate::quant::BlockQ8K>(a(t));
+                    time(&|| {
+                        w.iter()
+                            // SAFETY: only timed where this CPU has AVX-512.
+                            .map(|w| {
+                                unsafe { f(bytemuck::cast_slice(w), [a(0), a(1), a(2), a(3)]) }.iter().sum::<f32>()
+                            })
+                            .sum()
+                    }) / 4.0
+                };
+                let f = match level {
+                    Level::Avx2 => crate::x86_64::avx2_k::vec_dot_q4_k_x4_gemm,
+                    _ => crate::x86_64::gemm512::vec_dot_q4_k_x4_gemm,
+                };
+                line += &format!(" | {}: x4_gemm {:5.2}", level.name(), x4(f));
+            }
             line += &format!(
-                " | {}: dot {one:6.2} ns/block, dot4 {:6.2} ns/block/row",
+                " | {}: dot {one:5.2}, dot4 {:5.2}, gemm {:5.2}",
                 level.name(),
-                four.unwrap_or(f64::NAN)
+                four.unwrap_or(f64::NAN),
+                gemm.unwrap_or(f64::NAN)
             );
         }
-        println!("{line}");
+        println!("{line} (ns/block/output)");
+    }
+}
+
+/// Not a test: a prompt-sized matmul (one thread) with and without the tiled kernels, and the
+/// bare kernels on pre-quantized rows, in ns per block per output, best of several runs.
+/// `cargo test --release -p rollama-kernels gemm_matmul_timing -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn gemm_matmul_timing() {
+    use crate::dispatch::Table;
+    use crate::matmul::matmul_with;
+    use crate::{ThreadPool, WeightView};
+    if !have_avx512() {
+        return;
+    }
+    let pool = ThreadPool::new(1);
+    let mut rng = Rng::new(8);
+    let with = table(Level::Avx512);
+    let mut without = Table { types: with.types, dot_f32: with.dot_f32, axpy: with.axpy };
+    for k in without.types.iter_mut().flatten() {
+        k.gemm = None;
+    }
+    for ty in GEMM_TYPES {
+        for (rows, cols, n) in [(896, 896, 32), (896, 4864, 32), (4864, 896, 32)] {
+            let w = weights(&mut rng, ty, rows * cols);
+            let view = WeightView::new(ty, rows, cols, &w).unwrap();
+            let x = activations(&mut rng, n * cols);
+            let mut out = vec![0.0f32; n * rows];
+            let mut line = format!("{:>5} {rows}x{cols} n {n}:", ty.name());
+            for (name, t) in [("dot4", &without), ("gemm", with)] {
+                let mut best = f64::MAX;
+                for _ in 0..30 {
+                    let s = std::time::Instant::now();
+                    matmul_with(t, &pool, view, &x, n, &mut out).unwrap();
+                    best = best.min(s.elapsed().as_secs_f64());
+                }
+                line += &format!(" {name} {:5.2}", best * 1e9 / (rows * n * cols / 32) as f64);
+            }
+            let k = with.get(ty).unwrap();
+            let ab = k.act.row_bytes(cols).unwrap();
+            let mut q = vec![0u8; ab * n];
+            for (xr, qr) in x.chunks_exact(cols).zip(q.chunks_exact_mut(ab)) {
+                // SAFETY: the table is for a level this CPU supports.
+                unsafe { (k.quantize)(xr, qr) };
+            }
+            let a = |t: usize| &q[t * ab..(t + 1) * ab];
+            for (name, g) in [("raw dot4", None), ("raw gemm", k.gemm)] {
+                let mut best = f64::MAX;
+                for _ in 0..30 {
+                    let s = std::time::Instant::now();
+                    let mut sum = 0.0f32;
+                    for t in (0..n).step_by(4) {
+                        // SAFETY: as above.
+                        unsafe {
+                            match g {
+                                Some(g) => g(&w, rows, [a(t), a(t + 1), a(t + 2), a(t + 3)], &mut |_, v| sum += v[0]),
+                                None => {
+                                    for r in 0..rows {
+                                        sum += k.dot4.unwrap()(view.row(r), [a(t), a(t + 1), a(t + 2), a(t + 3)])[0];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    std::hint::black_box(sum);
+                    best = best.min(s.elapsed().as_secs_f64());
+                }
+                line += &format!(" {name} {:5.2}", best * 1e9 / (rows * n * cols / 32) as f64);
+            }
+            println!("{line} ns/block/output (dot4, gemm: through matmul, quantization included)");
+        }
     }
 }

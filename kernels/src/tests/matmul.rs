@@ -22,7 +22,7 @@ fn matmul_matches_naive_reference() {
             let view = WeightView::new(ty, rows, cols, &w).unwrap();
             let mut wf = vec![0.0; rows * cols];
             crate::dequantize_row(ty, &w, &mut wf).unwrap();
-            for n in [1, 7] {
+            for n in [1, 7, 9] {
                 let x = activations(&mut rng, n * cols);
                 // What the kernels promise per element: the row kernel on the quantized row.
                 let ab = k.act.row_bytes(cols).unwrap();

@@ -3,8 +3,10 @@
 //! `avx2` holds the AVX2+FMA+F16C versions of the activation quantizers and of the dot products
 //! of the common weight types; `avx2_k` those of the k-quants; `avx2_more` those of Q2_K, Q3_K and
 //! IQ4_XS; `avx512` and `avx512_k` AVX-512 VNNI versions of the hot dot products, bit-identical to
-//! the AVX2 ones. Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them
-//! the table's byte-slice signature.
+//! the AVX2 ones; `gemm512` register-tiled AVX-512 products of several weight rows with four
+//! activation rows, bit-identical to the dot products; `activation` the SiLU-gated activation.
+//! Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them the
+//! table's byte-slice signature.
 
 pub(crate) mod activation;
 pub(crate) mod attention;
@@ -13,6 +15,7 @@ pub mod avx2_k;
 pub mod avx2_more;
 pub mod avx512;
 pub mod avx512_k;
+pub mod gemm512;
 
 use crate::cpu::Level;
 use crate::dispatch::Table;
@@ -146,4 +149,8 @@ fn upgrade_avx512(t: &mut Table) {
     t.set_dot4(Q8_0, dot4_q8_0_512);
     t.set_dot4(Q4_K, dot4_q4_k_512);
     t.set_dot4(Q6_K, dot4_q6_k_512);
+    t.set_gemm(Q4_0, gemm512::gemm_q4_0);
+    t.set_gemm(Q4_1, gemm512::gemm_q4_1);
+    t.set_gemm(Q5_0, gemm512::gemm_q5_0);
+    t.set_gemm(Q8_0, gemm512::gemm_q8_0);
 }
