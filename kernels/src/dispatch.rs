@@ -25,6 +25,8 @@ pub(crate) type Dot4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
 /// A register-tiled product of `rows` consecutive weight rows (`w`) with four activation rows:
 /// `out(r, v)` receives row `r`'s four results, each bit-identical to `DotFn` on that pair.
 pub(crate) type GemmFn = unsafe fn(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4]));
+/// Dot products of four weight rows with one activation row, each bit-identical to `DotFn`.
+pub(crate) type Rows4Fn = unsafe fn([&[u8]; 4], &[u8]) -> [f32; 4];
 /// Dot product of two f32 slices.
 pub(crate) type F32DotFn = unsafe fn(&[f32], &[f32]) -> f32;
 
@@ -39,6 +41,9 @@ pub(crate) struct TypeKernels {
     pub dot4: Option<Dot4Fn>,
     /// A faster path for many weight rows times four activation rows, where one exists.
     pub gemm: Option<GemmFn>,
+    /// A faster path for four weight rows times one activation row (decoding), each result
+    /// bit-identical to `dot` on that row.
+    pub rows4: Option<Rows4Fn>,
 }
 
 /// Kernels indexed by ggml type id, plus the f32 dot.
@@ -68,6 +73,13 @@ impl Table {
     pub(crate) fn set_dot4(&mut self, ty: GgmlType, dot4: Dot4Fn) {
         if let Some(k) = &mut self.types[ty.id() as usize] {
             k.dot4 = Some(dot4);
+        }
+    }
+
+    /// Installs a four-weight-row product for `ty` (which must already have an entry).
+    pub(crate) fn set_rows4(&mut self, ty: GgmlType, rows4: Rows4Fn) {
+        if let Some(k) = &mut self.types[ty.id() as usize] {
+            k.rows4 = Some(rows4);
         }
     }
 
@@ -146,7 +158,9 @@ fn axpy_scalar(a: f32, x: &[f32], y: &mut [f32]) {
 /// The scalar kernels of `ty`, if it has any.
 fn scalar(ty: GgmlType) -> Option<TypeKernels> {
     use GgmlType::*;
-    let k = |act, quantize: QuantizeFn, dot: DotFn| Some(TypeKernels { act, quantize, dot, dot4: None, gemm: None });
+    let k = |act, quantize: QuantizeFn, dot: DotFn| {
+        Some(TypeKernels { act, quantize, dot, dot4: None, gemm: None, rows4: None })
+    };
     match ty {
         F32 => k(F32, float::quantize_f32, float::vec_dot_f32),
         F16 => k(F16, float::quantize_f16, float::vec_dot_f16),

@@ -207,6 +207,32 @@ fn run_dots(
                 t0 += 4;
             }
         }
+        if n == 1 {
+            if let Some(rows4) = k.rows4 {
+                // Decoding: four weight rows at a time against the one activation row.
+                let mut r = r0;
+                while r + 4 <= r1 {
+                    // The four rows are read interleaved, which hides them from the hardware's
+                    // stream prefetcher when rows are short; fetch the next four ahead.
+                    prefetch(&wdata[((r + 4) * w_row).min(wdata.len())..((r + 8) * w_row).min(wdata.len())]);
+                    let wr = |j: usize| &wdata[(r + j) * w_row..(r + j + 1) * w_row];
+                    // SAFETY: the table was built for a level the CPU supports.
+                    let v = unsafe { rows4([wr(0), wr(1), wr(2), wr(3)], act(0)) };
+                    for (j, v) in v.into_iter().enumerate() {
+                        // SAFETY: row r + j is in this task's chunk, and r + j < rows =
+                        // out.len() (n = 1); `out` outlives `run`.
+                        unsafe { *dst.get().add(r + j) = v };
+                    }
+                    r += 4;
+                }
+                for r in r..r1 {
+                    // SAFETY: the table was built for a level the CPU supports; the write as
+                    // above.
+                    unsafe { *dst.get().add(r) = (k.dot)(&wdata[r * w_row..(r + 1) * w_row], act(0)) };
+                }
+                return;
+            }
+        }
         while t0 < n {
             let t1 = (t0 + TILE_T).min(n);
             for r in r0..r1 {
@@ -231,4 +257,17 @@ fn run_dots(
             t0 = t1;
         }
     });
+}
+
+/// Asks the CPU to bring `bytes` into the cache (a hint; nothing where there is no instruction).
+#[inline]
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch never faults and reads nothing architecturally; the address is
+        // inside `bytes`.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }

@@ -91,6 +91,42 @@ fn dot4_match_avx2_dot_bit_for_bit() {
     }
 }
 
+/// Four weight rows against one activation row (decoding) equal the AVX2 `dot` of each row, for
+/// random rows and for rows of extreme bytes.
+#[test]
+fn rows4_match_avx2_dot_bit_for_bit() {
+    if !have_avx512() {
+        return;
+    }
+    let (avx2, avx512) = (table(Level::Avx2), table(Level::Avx512));
+    let mut rng = Rng::new(515);
+    for ty in GEMM_TYPES {
+        let (s, f) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap());
+        let rows4 = f.rows4.unwrap_or_else(|| panic!("{ty}: no AVX-512 rows4 installed"));
+        for n in lengths(ty) {
+            for round in 0..6 {
+                let mut w: Vec<Vec<u8>> = (0..4).map(|_| weights(&mut rng, ty, n)).collect();
+                if round >= 2 {
+                    // One row of extreme bytes with the random row's scales put back.
+                    let fill = [0x00u8, 0xFF, 0x80, 0x7F][round - 2];
+                    let template = w[round % 4].clone();
+                    w[round % 4].fill(fill);
+                    restore_scales(ty, &mut w[round % 4], &template);
+                }
+                let a = quantized(&mut rng, s.act, n);
+                let a = &bytemuck::cast_slice::<u64, u8>(&a)[..s.act.row_bytes(n).unwrap()];
+                // SAFETY: both tables are for levels this CPU supports.
+                let got = unsafe { rows4([&w[0], &w[1], &w[2], &w[3]], a) };
+                for (r, got) in got.into_iter().enumerate() {
+                    // SAFETY: as above.
+                    let want = unsafe { (s.dot)(&w[r], a) };
+                    assert_eq!(want.to_bits(), got.to_bits(), "{ty} rows4 row {r}, n = {n}: avx2 {want}, avx512 {got}");
+                }
+            }
+        }
+    }
+}
+
 /// Every type with an AVX-512 tiled product.
 const GEMM_TYPES: [GgmlType; 4] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0];
 

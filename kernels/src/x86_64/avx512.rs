@@ -381,3 +381,81 @@ pub unsafe fn vec_dot_q4_1_x4(x: &[BlockQ4_1], y: [&[BlockQ8_1]; 4]) -> [f32; 4]
     }
     [0, 1, 2, 3].map(|t| hsum(acc[t]) + summs[t])
 }
+
+// ---------------------------------------------------------------------------------------------
+// Four weight rows, one activation row (decoding)
+// ---------------------------------------------------------------------------------------------
+
+/// The single-row kernels above are bound by their one FMA chain (one FMA per block, four
+/// cycles each), not by memory. These run four weight rows against one activation row with
+/// four independent chains in 256-bit registers (full rate on CPUs that split 512-bit ops);
+/// each row's float operations are exactly those of the AVX2 single-row kernel.
+macro_rules! rows4_signed {
+    ($w:expr, $y:expr, $vals:expr) => {{
+        let (w, y) = ($w, $y);
+        let n = w.iter().fold(y.len(), |n, r| n.min(r.len()));
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in 0..n {
+            let a = ld256(&y[i].qs);
+            let da = f16x8(y[i].d);
+            for r in 0..4 {
+                let x = $vals(&w[r][i]);
+                let p = dot1_i8(x, a);
+                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(w[r][i].d), da), p, acc[r]);
+            }
+        }
+        acc.map(|v| hsum(v))
+    }};
+}
+
+/// Four Q8_0 weight rows times one Q8_0 activation row; each result bit-identical to
+/// `avx2::vec_dot_q8_0` on that row.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn vec_dot_q8_0_rows4(w: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
+    rows4_signed!(w, y, |b: &BlockQ8_0| ld256(&b.qs))
+}
+
+/// Four Q4_0 weight rows times one Q8_0 activation row (see `vec_dot_q8_0_rows4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn vec_dot_q4_0_rows4(w: [&[BlockQ4_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
+    rows4_signed!(w, y, |b: &BlockQ4_0| _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8)))
+}
+
+/// Four Q5_0 weight rows times one Q8_0 activation row (see `vec_dot_q8_0_rows4`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn vec_dot_q5_0_rows4(w: [&[BlockQ5_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
+    rows4_signed!(w, y, q5_0_one)
+}
+
+/// Four Q4_1 weight rows times one Q8_1 activation row; each result bit-identical to
+/// `avx2::vec_dot_q4_1` on that row (its `m * s` chain included).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+pub unsafe fn vec_dot_q4_1_rows4(w: [&[BlockQ4_1]; 4], y: &[BlockQ8_1]) -> [f32; 4] {
+    let n = w.iter().fold(y.len(), |n, r| n.min(r.len()));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut summs = [0.0f32; 4];
+    let z = opaque_zero();
+    for i in 0..n {
+        let a = ld256(&y[i].qs);
+        let (da, s) = (f16x8(y[i].d), f16s(y[i].s, z));
+        for r in 0..4 {
+            let b = &w[r][i];
+            summs[r] = f16s(b.m, z).mul_add(s, summs[r]);
+            let p = dot1_u8_i8(nibbles(&b.qs), a);
+            acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(b.d), da), p, acc[r]);
+        }
+    }
+    std::array::from_fn(|r| hsum(acc[r]) + summs[r])
+}

@@ -133,6 +133,25 @@ simd_dot4!(dot4_q8_0_512, avx512::vec_dot_q8_0_x4, BlockQ8_0, BlockQ8_0);
 simd_dot4!(dot4_q4_k_512, avx512_k::vec_dot_q4_k_x4, BlockQ4K, BlockQ8K);
 simd_dot4!(dot4_q6_k_512, avx512_k::vec_dot_q6_k_x4, BlockQ6K, BlockQ8K);
 
+/// Byte-slice adapters around typed four-weight-row SIMD kernels.
+macro_rules! simd_rows4 {
+    ($name:ident, $f:path, $w:ty, $a:ty) => {
+        /// # Safety
+        /// The CPU must support the target features of the wrapped kernel.
+        unsafe fn $name(w: [&[u8]; 4], a: &[u8]) -> [f32; 4] {
+            let w = w.map(bytemuck::cast_slice::<u8, $w>);
+            let a = bytemuck::cast_slice::<u8, $a>(a);
+            // SAFETY: the caller guarantees the CPU features (see `dispatch`).
+            unsafe { $f(w, a) }
+        }
+    };
+}
+
+simd_rows4!(rows4_q4_0_512, avx512::vec_dot_q4_0_rows4, BlockQ4_0, BlockQ8_0);
+simd_rows4!(rows4_q4_1_512, avx512::vec_dot_q4_1_rows4, BlockQ4_1, BlockQ8_1);
+simd_rows4!(rows4_q5_0_512, avx512::vec_dot_q5_0_rows4, BlockQ5_0, BlockQ8_0);
+simd_rows4!(rows4_q8_0_512, avx512::vec_dot_q8_0_rows4, BlockQ8_0, BlockQ8_0);
+
 /// Installs the AVX-512 kernels over the AVX2 ones. Each gives the AVX2 kernel's result bit for
 /// bit (see `avx512`), so this level changes speed only, never output.
 fn upgrade_avx512(t: &mut Table) {
@@ -149,6 +168,10 @@ fn upgrade_avx512(t: &mut Table) {
     t.set_dot4(Q8_0, dot4_q8_0_512);
     t.set_dot4(Q4_K, dot4_q4_k_512);
     t.set_dot4(Q6_K, dot4_q6_k_512);
+    t.set_rows4(Q4_0, rows4_q4_0_512);
+    t.set_rows4(Q4_1, rows4_q4_1_512);
+    t.set_rows4(Q5_0, rows4_q5_0_512);
+    t.set_rows4(Q8_0, rows4_q8_0_512);
     t.set_gemm(Q4_0, gemm512::gemm_q4_0);
     t.set_gemm(Q4_1, gemm512::gemm_q4_1);
     t.set_gemm(Q5_0, gemm512::gemm_q5_0);
