@@ -77,6 +77,7 @@ impl Table {
     }
 
     /// Installs a four-weight-row product for `ty` (which must already have an entry).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn set_rows4(&mut self, ty: GgmlType, rows4: Rows4Fn) {
         if let Some(k) = &mut self.types[ty.id() as usize] {
             k.rows4 = Some(rows4);
@@ -84,6 +85,7 @@ impl Table {
     }
 
     /// Installs a tiled product for `ty` (which must already have an entry).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn set_gemm(&mut self, ty: GgmlType, gemm: GemmFn) {
         if let Some(k) = &mut self.types[ty.id() as usize] {
             k.gemm = Some(gemm);

@@ -3,6 +3,7 @@
 //! inputs.
 
 mod accuracy;
+#[cfg(target_arch = "x86_64")]
 mod avx512;
 mod fixtures;
 mod harness;
