@@ -117,9 +117,8 @@ pub fn supported_levels() -> Vec<Level> {
 
 #[cfg(target_arch = "x86_64")]
 fn detect_one(level: Level) -> bool {
-    let avx2 = || {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
-    };
+    let avx2 =
+        || is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c");
     let avx512 = || {
         avx2()
             && is_x86_feature_detected!("avx512f")

@@ -230,7 +230,11 @@ fn rope_overrides_reload_the_model() {
     let scaled = greedy(json!({"rope_frequency_scale": 0.25}));
     assert_ne!(plain, scaled, "positions scaled by 1/4");
     assert_eq!(plain, greedy(json!({})), "the plain instance is unchanged");
-    let (code, body) = post(&s, "/api/generate", json!({"model": "smollm2", "prompt": "x", "options": {"rope_frequency_base": "high"}}));
+    let (code, body) = post(
+        &s,
+        "/api/generate",
+        json!({"model": "smollm2", "prompt": "x", "options": {"rope_frequency_base": "high"}}),
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("rope_frequency_base"), "{body}");
 }

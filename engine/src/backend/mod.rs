@@ -8,9 +8,9 @@
 //! number of rows they work on, so one buffer sized for a whole prompt serves any batch.
 
 pub mod cpu;
+mod ggml_math;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-mod ggml_math;
 
 use std::sync::Arc;
 
