@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
 use rollama_engine::model::{self, Logits};
-use rollama_tests::{model_for_reference, model_path, reference, TestServer};
+use rollama_tests::{model_for_reference, model_path, reference, top2, TestServer};
 use serde_json::{json, Value};
 
 fn gpu() -> Option<Arc<GpuBackend>> {
@@ -21,23 +21,6 @@ fn gpu() -> Option<Arc<GpuBackend>> {
             None
         }
     }
-}
-
-/// The two most likely token ids and their log-probabilities.
-fn top2(logits: &[f32]) -> [(u32, f64); 2] {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let z = logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln() + max;
-    let mut best = [(0u32, f64::NEG_INFINITY); 2];
-    for (i, &l) in logits.iter().enumerate() {
-        let lp = l as f64 - z;
-        if lp > best[0].1 {
-            best[1] = best[0];
-            best[0] = (i as u32, lp);
-        } else if lp > best[1].1 {
-            best[1] = (i as u32, lp);
-        }
-    }
-    best
 }
 
 /// A gap (nats) between the CPU's top two candidates below which rounding differences between
