@@ -1,6 +1,6 @@
 //! Kernel tables: for each weight type, the activation format ggml pairs it with, the quantizer
 //! that produces that format, the weight-row-times-activation-row dot product, and optionally a
-//! four-activation-row variant and a tiled many-weight-rows-times-four-activation-rows variant
+//! four-activation-row variant and a tiled many-weight-rows-times-many-activation-rows variant
 //! that batched matmuls use.
 //!
 //! One table per CPU level is built on first use: it starts from the scalar kernels and each
@@ -22,9 +22,12 @@ pub(crate) type DotFn = unsafe fn(&[u8], &[u8]) -> f32;
 /// Dot products of one weight row with four activation rows, each bit-identical to `DotFn` on
 /// that row (so a batch computes exactly what single rows would).
 pub(crate) type Dot4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
-/// A register-tiled product of `rows` consecutive weight rows (`w`) with four activation rows:
-/// `out(r, v)` receives row `r`'s four results, each bit-identical to `DotFn` on that pair.
-pub(crate) type GemmFn = unsafe fn(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4]));
+/// A register-tiled product of `rows` consecutive weight rows (`w`) with the first `n - n % 4` of
+/// `n` activation rows (`acts`, `n` rows of equal length), four at a time: `out(t, r, v)`
+/// receives weight row `r`'s results for activation rows `t..t + 4`, each bit-identical to
+/// `DotFn` on that pair.
+pub(crate) type GemmFn =
+    unsafe fn(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4]));
 /// Dot products of four weight rows with one activation row, each bit-identical to `DotFn`.
 pub(crate) type Rows4Fn = unsafe fn([&[u8]; 4], &[u8]) -> [f32; 4];
 /// Dot product of two f32 slices.

@@ -5,9 +5,9 @@
 //! not per weight row), then splits the weight rows into chunks that the pool's threads take in
 //! turn. Within a chunk, a tile of activation rows is held in cache while each weight row is
 //! streamed past it, so for n > 1 every weight byte is read once per tile rather than once per
-//! activation row. Where the type has a tiled kernel (`gemm`), groups of four activation rows
-//! take it instead: it runs the whole chunk against them, a few weight rows at a time in
-//! registers, with results bit-identical to the per-row kernels. Nothing is allocated per weight row; the activation buffer is a per-thread
+//! activation row. Where the type has a tiled kernel (`gemm`), the activation rows in groups of
+//! four take it instead: it unpacks the chunk's weights once and runs every group against them,
+//! a few weight rows at a time in registers, with results bit-identical to the per-row kernels. Nothing is allocated per weight row; the activation buffer is a per-thread
 //! scratch vector reused across calls.
 
 use std::cell::RefCell;
@@ -193,18 +193,19 @@ fn run_dots(
         if let Some(gemm) = k.gemm {
             // Groups of four activation rows against the whole chunk, register-tiled; the
             // remaining rows (n % 4) take the paths below.
-            while t0 + 4 <= n {
-                let mut put = |r: usize, v: [f32; 4]| {
+            let n4 = n - n % 4;
+            if n4 > 0 {
+                let mut put = |t: usize, r: usize, v: [f32; 4]| {
                     for (j, v) in v.into_iter().enumerate() {
-                        // SAFETY: (t0 + j, r0 + r) is written by this task only (the row is in
-                        // its chunk), and is inside `out`, which outlives `run`.
-                        unsafe { *dst.get().add((t0 + j) * rows + r0 + r) = v };
+                        // SAFETY: (t + j, r0 + r) is written by this task only (the row is in
+                        // its chunk), and is inside `out` (t + j < n4), which outlives `run`.
+                        unsafe { *dst.get().add((t + j) * rows + r0 + r) = v };
                     }
                 };
                 let w = &wdata[r0 * w_row..r1 * w_row];
                 // SAFETY: the table was built for a level the CPU supports.
-                unsafe { gemm(w, r1 - r0, [act(t0), act(t0 + 1), act(t0 + 2), act(t0 + 3)], &mut put) };
-                t0 += 4;
+                unsafe { gemm(w, r1 - r0, &acts[..n4 * a_row], n4, &mut put) };
+                t0 = n4;
             }
         }
         if n == 1 {

@@ -134,9 +134,11 @@ const GEMM_TYPES: [GgmlType; 4] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_
 fn run_gemm(gemm: crate::dispatch::GemmFn, w: &[u8], rows: usize, a: [&[u8]; 4]) -> Vec<[f32; 4]> {
     let mut out = vec![[f32::NAN; 4]; rows];
     let mut seen = vec![false; rows];
+    let acts: Vec<u8> = a.concat();
     // SAFETY: only called with tables for levels this CPU supports.
     unsafe {
-        gemm(w, rows, a, &mut |r, v| {
+        gemm(w, rows, &acts, 4, &mut |t, r, v| {
+            assert_eq!(t, 0);
             assert!(!seen[r], "row {r} written twice");
             seen[r] = true;
             out[r] = v;
@@ -174,6 +176,50 @@ fn gemm_matches_avx2_dot_bit_for_bit() {
                             "{ty} gemm rows {rows} r {r} t {t}, n = {n}: avx2 {want}, gemm {got}"
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Many activation groups and more weight rows than one unpacked row block holds (the gemm
+/// unpacks 256 KiB of weights at a time): every output still equals the row kernel's.
+#[test]
+fn gemm_over_row_blocks_and_activation_groups_matches_avx2_dot() {
+    if !have_avx512() {
+        return;
+    }
+    let (avx2, avx512) = (table(Level::Avx2), table(Level::Avx512));
+    let mut rng = Rng::new(517);
+    for ty in GEMM_TYPES {
+        let (s, gemm) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap().gemm.unwrap());
+        // 128 blocks a row: 51 rows fill a row block, so 130 rows take three, the last partial.
+        let (rows, cols, n) = (130, 128 * 32, 14);
+        let (wb, ab) = (ty.row_bytes(cols).unwrap(), s.act.row_bytes(cols).unwrap());
+        let w = weights(&mut rng, ty, rows * cols);
+        let acts: Vec<u8> = (0..n)
+            .flat_map(|_| bytemuck::cast_slice::<u64, u8>(&quantized(&mut rng, s.act, cols))[..ab].to_vec())
+            .collect();
+        let mut out = vec![f32::NAN; n * rows];
+        let mut seen = vec![0u8; n * rows];
+        // SAFETY: the table is for a level this CPU supports.
+        unsafe {
+            gemm(&w, rows, &acts, n, &mut |t, r, v| {
+                for (j, v) in v.into_iter().enumerate() {
+                    out[(t + j) * rows + r] = v;
+                    seen[(t + j) * rows + r] += 1;
+                }
+            })
+        };
+        for t in 0..n {
+            for r in 0..rows {
+                let i = t * rows + r;
+                // The last n % 4 activation rows are the caller's to compute.
+                assert_eq!(seen[i], u8::from(t < n - n % 4), "{ty} t {t} r {r} written {} times", seen[i]);
+                if t < n - n % 4 {
+                    // SAFETY: as above.
+                    let want = unsafe { (s.dot)(&w[r * wb..(r + 1) * wb], &acts[t * ab..(t + 1) * ab]) };
+                    assert_eq!(want.to_bits(), out[i].to_bits(), "{ty} gemm r {r} t {t}: avx2 {want}, gemm {}", out[i]);
                 }
             }
         }
@@ -362,7 +408,8 @@ fn avx512_timing() {
                 time(&|| {
                     let mut s = 0.0f32;
                     // SAFETY: the table is for a level this CPU supports.
-                    unsafe { g(&all, rows, [a(0), a(1), a(2), a(3)], &mut |_, v| s += v.iter().sum::<f32>()) };
+                    let acts = [a(0), a(1), a(2), a(3)].concat();
+                    unsafe { g(&all, rows, &acts, 4, &mut |_, _, v| s += v.iter().sum::<f32>()) };
                     s
                 }) / 4.0
             });
@@ -443,15 +490,16 @@ fn gemm_matmul_timing() {
                 for _ in 0..30 {
                     let s = std::time::Instant::now();
                     let mut sum = 0.0f32;
-                    for t in (0..n).step_by(4) {
+                    match g {
                         // SAFETY: as above.
-                        unsafe {
-                            match g {
-                                Some(g) => g(&w, rows, [a(t), a(t + 1), a(t + 2), a(t + 3)], &mut |_, v| sum += v[0]),
-                                None => {
-                                    for r in 0..rows {
-                                        sum += k.dot4.unwrap()(view.row(r), [a(t), a(t + 1), a(t + 2), a(t + 3)])[0];
-                                    }
+                        Some(g) => unsafe { g(&w, rows, &q, n, &mut |_, _, v| sum += v[0]) },
+                        None => {
+                            for t in (0..n).step_by(4) {
+                                for r in 0..rows {
+                                    // SAFETY: as above.
+                                    sum += unsafe {
+                                        k.dot4.unwrap()(view.row(r), [a(t), a(t + 1), a(t + 2), a(t + 3)])[0]
+                                    };
                                 }
                             }
                         }

@@ -158,25 +158,59 @@ fn pack<A: ActBlock>(pack: &mut [Packed], acts: [&[A]; 4], off: u8, with_s: bool
     }
 }
 
-/// One tile: four weight rows `w` (each at least `pack.len()` blocks) times the packed
-/// activations. `unpack` gives a block's unsigned bytes in both halves. Returns `out[r][t]`.
+/// One weight block as the tile loop reads it: the 32 unsigned bytes `w + off`, the scale and
+/// (Q4_1) the minimum as f32. Unpacked once per call, then read by every activation quad.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Unpacked {
+    u: [u8; 32],
+    d: f32,
+    m: f32,
+}
+
+thread_local! {
+    /// The unpacked weight rows of the current row block.
+    static UNPACKED: RefCell<Vec<Unpacked>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Unpacked weights per row block: small enough to stay in L2 next to the packed activations
+/// while every activation quad streams over them.
+const ROW_BLOCK_BYTES: usize = 256 * 1024;
+
+/// Unpacks the blocks of `w` (whole rows) into `u`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn unpack_rows<W: WeightBlock>(w: &[W], u: &mut [Unpacked], unpack: impl Fn(&W) -> __m512i) {
+    let f16 = |b: [u8; 2]| _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(u16::from_le_bytes(b) as i16)));
+    for (b, u) in w.iter().zip(u.iter_mut()) {
+        let v = _mm512_castsi512_si256(unpack(b));
+        // SAFETY: `u.u` is 32 writable bytes; the store has no alignment requirement.
+        unsafe { _mm256_storeu_si256(u.u.as_mut_ptr().cast(), v) };
+        u.d = f16(b.d());
+        u.m = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
+    }
+}
+
+/// One tile: four unpacked weight rows `w` (each at least `pack.len()` blocks) times the packed
+/// activations. Returns `out[r][t]`.
 ///
 /// The eight accumulators are named variables, not an array, so that they stay in registers.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn tile<W: WeightBlock>(w: [&[W]; 4], pack: &[Packed], unpack: impl Fn(&W) -> __m512i) -> [[f32; 4]; 4] {
+fn tile(w: [&[Unpacked]; 4], pack: &[Packed], has_min: bool) -> [[f32; 4]; 4] {
     let nb = pack.len();
     let [w0, w1, w2, w3] = w.map(|r| &r[..nb]);
     let z = _mm512_setzero_ps();
     let (mut a00, mut a01, mut a10, mut a11, mut a20, mut a21, mut a30, mut a31) = (z, z, z, z, z, z, z, z);
     let mut summ = z;
+    let per_row = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     for (i, p) in pack.iter().enumerate() {
         let (q0, q1, s0, s1, d0, d1) = (p.qs[0], p.qs[1], p.init[0], p.init[1], p.d[0], p.d[1]);
         macro_rules! row {
             ($w:ident, $x0:ident, $x1:ident) => {{
                 let b = &$w[i];
-                let u = unpack(b);
-                let d = _mm512_cvtph_ps(_mm256_set1_epi16(u16::from_le_bytes(b.d()) as i16));
+                let u = _mm512_broadcast_i64x4(ld256(&b.u));
+                let d = _mm512_set1_ps(b.d);
                 let l0 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(s0, u, q0));
                 let l1 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(s1, u, q1));
                 $x0 = _mm512_fmadd_ps(_mm512_mul_ps(d, d0), l0, $x0);
@@ -187,9 +221,10 @@ fn tile<W: WeightBlock>(w: [&[W]; 4], pack: &[Packed], unpack: impl Fn(&W) -> __
         row!(w1, a10, a11);
         row!(w2, a20, a21);
         row!(w3, a30, a31);
-        if W::HAS_MIN {
-            let m = [w0[i].m(), w1[i].m(), w2[i].m(), w3[i].m()];
-            summ = _mm512_fmadd_ps(f16_grid(m, true), p.s, summ);
+        if has_min {
+            // Lanes 4r + t: row r's minimum times activation row t's `s`.
+            let m = _mm_set_ps(w3[i].m, w2[i].m, w1[i].m, w0[i].m);
+            summ = _mm512_fmadd_ps(_mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(m)), p.s, summ);
         }
     }
     let mut summs = [0.0f32; 16];
@@ -199,7 +234,7 @@ fn tile<W: WeightBlock>(w: [&[W]; 4], pack: &[Packed], unpack: impl Fn(&W) -> __
     std::array::from_fn(|r| {
         let (a01, a23) = (halves(acc[r][0]), halves(acc[r][1]));
         let v = [hsum(a01.0), hsum(a01.1), hsum(a23.0), hsum(a23.1)];
-        if W::HAS_MIN {
+        if has_min {
             std::array::from_fn(|t| v[t] + summs[4 * r + t])
         } else {
             v
@@ -207,45 +242,73 @@ fn tile<W: WeightBlock>(w: [&[W]; 4], pack: &[Packed], unpack: impl Fn(&W) -> __
     })
 }
 
-/// The shared driver: packs the activations, then runs tiles of four weight rows over `rows`
-/// consecutive rows of `w`.
+/// The shared driver: for each block of rows (sized by `ROW_BLOCK_BYTES`), unpacks the weights
+/// once, then for each group of four activation rows packs them and runs tiles of four weight
+/// rows over the block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm<W: WeightBlock, A: ActBlock>(
     w: &[u8],
     rows: usize,
-    acts: [&[u8]; 4],
-    out: &mut dyn FnMut(usize, [f32; 4]),
+    acts: &[u8],
+    n: usize,
+    out: &mut dyn FnMut(usize, usize, [f32; 4]),
     off: u8,
     unpack: impl Fn(&W) -> __m512i + Copy,
 ) {
     let w: &[W] = bytemuck::cast_slice(w);
-    let acts = acts.map(bytemuck::cast_slice::<u8, A>);
-    let Some(per_row) = w.len().checked_div(rows) else { return };
-    let nb = acts.iter().fold(per_row, |n, a| n.min(a.len()));
-    let row = |r: usize| &w[r * per_row..][..nb];
-    let mut owned = Vec::new();
-    PACK.with(|cell| {
-        let mut borrowed = cell.try_borrow_mut();
-        let buf: &mut Vec<Packed> = match borrowed.as_mut() {
-            Ok(b) => b,
-            Err(_) => &mut owned,
-        };
-        if buf.len() < nb {
-            // SAFETY: `Packed` is plain vectors, for which all-zero bytes are valid.
-            buf.resize(nb, unsafe { std::mem::zeroed() });
-        }
-        let p = &mut buf[..nb];
-        pack(p, acts.map(|a| &a[..nb]), off, W::HAS_MIN);
-        let p = &*p;
-        // Tiles of four rows; a last partial tile repeats its final row and drops the copies.
-        let mut r = 0;
-        while r < rows {
-            let at = |j: usize| row((r + j).min(rows - 1));
-            let v = tile::<W>([at(0), at(1), at(2), at(3)], p, unpack);
-            v.into_iter().take(rows - r).enumerate().for_each(|(j, v)| out(r + j, v));
-            r += 4;
-        }
+    let acts: &[A] = bytemuck::cast_slice(acts);
+    let (Some(per_row), Some(a_row)) = (w.len().checked_div(rows), acts.len().checked_div(n)) else { return };
+    let nb = per_row.min(a_row);
+    let act = |t: usize| &acts[t * a_row..][..nb];
+    let block_rows = (ROW_BLOCK_BYTES / (nb.max(1) * size_of::<Unpacked>())).max(4) & !3;
+    let (mut owned_p, mut owned_u) = (Vec::new(), Vec::new());
+    PACK.with(|pcell| {
+        UNPACKED.with(|ucell| {
+            // A nested call on this thread (not something the engine does) gets its own buffers.
+            let (mut pb, mut ub) = (pcell.try_borrow_mut(), ucell.try_borrow_mut());
+            let pbuf: &mut Vec<Packed> = match pb.as_mut() {
+                Ok(b) => b,
+                Err(_) => &mut owned_p,
+            };
+            let ubuf: &mut Vec<Unpacked> = match ub.as_mut() {
+                Ok(b) => b,
+                Err(_) => &mut owned_u,
+            };
+            if pbuf.len() < nb {
+                // SAFETY: `Packed` is plain vectors, for which all-zero bytes are valid.
+                pbuf.resize(nb, unsafe { std::mem::zeroed() });
+            }
+            let ulen = block_rows.min(rows) * nb;
+            if ubuf.len() < ulen {
+                ubuf.resize(ulen, Unpacked { u: [0; 32], d: 0.0, m: 0.0 });
+            }
+            let mut r0 = 0;
+            while r0 < rows {
+                let r1 = (r0 + block_rows).min(rows);
+                let u = &mut ubuf[..(r1 - r0) * nb];
+                for r in r0..r1 {
+                    unpack_rows(&w[r * per_row..][..nb], &mut u[(r - r0) * nb..][..nb], unpack);
+                }
+                let u = &*u;
+                let row = |r: usize| &u[(r - r0) * nb..][..nb];
+                for t0 in (0..n - n % 4).step_by(4) {
+                    let p = &mut pbuf[..nb];
+                    pack(p, [act(t0), act(t0 + 1), act(t0 + 2), act(t0 + 3)], off, W::HAS_MIN);
+                    let p = &*p;
+                    // Tiles of four rows; a last partial tile repeats its final row and drops
+                    // the copies.
+                    let mut r = r0;
+                    while r < r1 {
+                        let at = |j: usize| row((r + j).min(r1 - 1));
+                        let v = tile([at(0), at(1), at(2), at(3)], p, W::HAS_MIN);
+                        v.into_iter().take(r1 - r).enumerate().for_each(|(j, v)| out(t0, r + j, v));
+                        r += 4;
+                    }
+                }
+                r0 = r1;
+            }
+        })
     });
 }
 
@@ -300,8 +363,8 @@ fn unpack_q8_0(b: &BlockQ8_0) -> __m512i {
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
-    gemm::<BlockQ5_0, BlockQ8_0>(w, rows, acts, out, 16, |b| unpack_q5_0(b))
+pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+    gemm::<BlockQ5_0, BlockQ8_0>(w, rows, acts, n, out, 16, |b| unpack_q5_0(b))
 }
 
 /// Q4_0 weights times four Q8_0 activation rows.
@@ -309,8 +372,8 @@ pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn F
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
-    gemm::<BlockQ4_0, BlockQ8_0>(w, rows, acts, out, 8, |b| nibbles_x2(&b.qs))
+pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+    gemm::<BlockQ4_0, BlockQ8_0>(w, rows, acts, n, out, 8, |b| nibbles_x2(&b.qs))
 }
 
 /// Q8_0 weights times four Q8_0 activation rows.
@@ -318,8 +381,8 @@ pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn F
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
-    gemm::<BlockQ8_0, BlockQ8_0>(w, rows, acts, out, 128, |b| unpack_q8_0(b))
+pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+    gemm::<BlockQ8_0, BlockQ8_0>(w, rows, acts, n, out, 128, |b| unpack_q8_0(b))
 }
 
 /// Q4_1 weights times four Q8_1 activation rows.
@@ -327,8 +390,8 @@ pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn F
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q4_1(w: &[u8], rows: usize, acts: [&[u8]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
-    gemm::<BlockQ4_1, BlockQ8_1>(w, rows, acts, out, 0, |b| nibbles_x2(&b.qs))
+pub unsafe fn gemm_q4_1(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+    gemm::<BlockQ4_1, BlockQ8_1>(w, rows, acts, n, out, 0, |b| nibbles_x2(&b.qs))
 }
 
 // ---------------------------------------------------------------------------------------------
