@@ -54,9 +54,17 @@ pub(crate) fn to_f16(x: f32) -> [u8; 2] {
 }
 
 /// ggml's `nearest_int`: round half to even (it adds 1.5 * 2^23 and reads the mantissa).
+/// The same trick here: `round_ties_even` is a libm call (`rintf`) on the x86-64 baseline,
+/// which has no rounding instruction, and the scalar Q8_K quantizer calls this per element.
+/// Beyond 2^22 - 1, where the trick wraps, (and for NaN) the saturating cast decides.
 #[inline(always)]
 pub(crate) fn nearest_int(x: f32) -> i32 {
-    x.round_ties_even() as i32
+    if x.abs() <= 4_194_303.0 {
+        let v = x + 12_582_912.0;
+        (v.to_bits() as i32 & 0x007F_FFFF) - 0x0040_0000
+    } else {
+        x.round_ties_even() as i32
+    }
 }
 
 /// The absolute maximum of a block, as the SIMD quantizers reduce it (NaNs are ignored).
@@ -82,4 +90,17 @@ pub(crate) fn signed_max(x: &[f32]) -> (f32, f32) {
 #[inline(always)]
 pub(crate) fn qh_bits(qh: [u8; 4]) -> u32 {
     u32::from_le_bytes(qh)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nearest_int_rounds_half_to_even_like_round_ties_even() {
+        let mut xs: Vec<f32> = (-1000..=1000).map(|i| i as f32 * 0.25).collect();
+        xs.extend([0.49999997, -0.49999997, 127.5, -127.5, 4_194_303.5, -4_194_303.5, 1e9, -1e9, f32::NAN]);
+        xs.extend([f32::INFINITY, f32::NEG_INFINITY, 8_388_609.0, -0.0]);
+        for x in xs {
+            assert_eq!(super::nearest_int(x), x.round_ties_even() as i32, "{x}");
+        }
+    }
 }
