@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use half::f16;
 use rollama_kernels::attention::flash_attn_head;
-use rollama_kernels::quant::{q4_k, BlockQ4K, BlockQ8K};
+use rollama_kernels::quant::{q4_k, q8_k, BlockQ4K, BlockQ8K};
 use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView, QK_K};
 
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
@@ -300,9 +300,10 @@ impl Backend for CpuBackend {
 
 impl CpuBackend {
     /// `n` (a multiple of 4) activation rows times a Q4_K matrix, four rows at a time in the
-    /// order of llama.cpp's repacked gemm (`q4_k::vec_dot_x4_gemm`), so that prompts round as
-    /// they do there. Single rows go through `rollama_kernels::matmul`, whose Q4_K dot is the
-    /// repacked gemv's order.
+    /// order of llama.cpp's repacked gemm (`q4_k::gemm_x4`, a register-tiled kernel on AVX-512
+    /// whose every result is `q4_k::vec_dot_x4_gemm`'s), so that prompts round as they do
+    /// there. Single rows go through `rollama_kernels::matmul`, whose Q4_K dot is the repacked
+    /// gemv's order.
     ///
     /// Which rows are single: llama.cpp's own matmul puts the `n % 4` leftover rows of a batch
     /// last, but `llama-server`, which produced the reference continuations, evaluates an
@@ -312,28 +313,48 @@ impl CpuBackend {
     fn matmul_q4_k_groups(&self, w: WeightView<'_>, x: &[f32], n: usize, out: &mut [f32]) {
         let (rows, cols) = (w.rows, w.cols);
         let nb = cols / QK_K;
-        let mut acts = vec![<BlockQ8K as bytemuck::Zeroable>::zeroed(); n * nb];
-        for (xr, ar) in x.chunks_exact(cols).zip(acts.chunks_exact_mut(nb)) {
-            rollama_kernels::quant::q8_k::quantize(xr, ar);
+        assert!(out.len() >= n * rows && x.len() >= n * cols);
+        thread_local! {
+            /// The quantized activations, reused across calls.
+            static ACTS: std::cell::Cell<Vec<BlockQ8K>> = const { std::cell::Cell::new(Vec::new()) };
         }
-        let chunk = rows.div_ceil(4 * self.pool.n_threads()).max(8);
+        let mut buf = ACTS.take();
+        if buf.len() < n * nb {
+            buf.resize(n * nb, <BlockQ8K as bytemuck::Zeroable>::zeroed());
+        }
+        let acts = &mut buf[..n * nb];
+        // The dispatched quantizer is bit-identical to the scalar one; in parallel for long
+        // prompts.
+        let threads = self.pool.n_threads();
+        let per = if n >= 16 && threads > 1 { n.div_ceil(4 * threads) } else { n };
+        self.pool.run_chunks_mut(acts, per * nb, &|c, a| {
+            let x = &x[c * per * cols..];
+            for (xr, ar) in x.chunks_exact(cols).zip(a.chunks_exact_mut(nb)) {
+                q8_k::quantize_fast(xr, ar);
+            }
+        });
+        // Chunks of whole four-row tiles; each task runs its rows against every group of four
+        // activation rows, the rows' weights staying in cache.
+        let chunk = rows.div_ceil(4 * self.pool.n_threads()).clamp(8, 64).next_multiple_of(4);
+        let wb: &[BlockQ4K] = bytemuck::cast_slice(w.data);
         let out_ptr = SyncPtr(out.as_mut_ptr());
+        let acts = &*acts;
         let task = |c: usize| {
-            for r in c * chunk..((c + 1) * chunk).min(rows) {
-                let wr: &[BlockQ4K] = bytemuck::cast_slice(w.row(r));
-                for g in (0..n).step_by(4) {
-                    let a = |t: usize| &acts[t * nb..(t + 1) * nb];
-                    let v = q4_k::vec_dot_x4_gemm(wr, [a(g), a(g + 1), a(g + 2), a(g + 3)]);
+            let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
+            let a = |t: usize| &acts[t * nb..(t + 1) * nb];
+            for g in (0..n).step_by(4) {
+                q4_k::gemm_x4(&wb[r0 * nb..r1 * nb], r1 - r0, [a(g), a(g + 1), a(g + 2), a(g + 3)], &mut |r, v| {
                     for (j, v) in v.into_iter().enumerate() {
-                        // SAFETY: element (g + j, r) is written by the task owning row r only,
-                        // and (g + j) * rows + r < n * rows = out.len(); `out` outlives the run.
-                        unsafe { *out_ptr.get().add((g + j) * rows + r) = v };
+                        // SAFETY: element (g + j, r0 + r) is written by the task owning row
+                        // r0 + r only, and (g + j) * rows + r0 + r < n * rows <= out.len();
+                        // `out` outlives the run.
+                        unsafe { *out_ptr.get().add((g + j) * rows + r0 + r) = v };
                     }
-                }
+                });
             }
         };
-        assert!(out.len() >= n * rows && x.len() >= n * cols);
         self.pool.run(rows.div_ceil(chunk), &task);
+        ACTS.set(buf);
     }
 }
 

@@ -314,6 +314,33 @@ pub fn vec_dot_x4_gemm_scalar(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
     [0, 1, 2, 3].map(|t| acc[t] - acc_m[t])
 }
 
+/// [`vec_dot_x4_gemm`] of each of `rows` consecutive weight rows of `w` (each `w.len() / rows`
+/// blocks) with the same four activation rows: `out(r, v)` receives row `r`'s results, in row
+/// order. On AVX-512 CPUs a register-tiled kernel takes four weight rows at a time (see
+/// `x86_64::gemm512_k`); every result is bit-identical to [`vec_dot_x4_gemm_scalar`] either way.
+pub fn gemm_x4(w: &[BlockQ4K], rows: usize, acts: [&[BlockQ8K]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::cpu::Level;
+        if matches!(crate::cpu::level(), Level::Avx512 | Level::Amx) {
+            // SAFETY: the level says the CPU has AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
+            return unsafe { crate::x86_64::gemm512_k::gemm_q4_k(w, rows, acts, out) };
+        }
+    }
+    let Some(per_row) = w.len().checked_div(rows) else { return };
+    for r in 0..rows {
+        out(r, vec_dot_x4_gemm(&w[r * per_row..][..per_row], acts));
+    }
+}
+
+/// The portable twin of [`gemm_x4`].
+pub fn gemm_x4_scalar(w: &[BlockQ4K], rows: usize, acts: [&[BlockQ8K]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
+    let Some(per_row) = w.len().checked_div(rows) else { return };
+    for r in 0..rows {
+        out(r, vec_dot_x4_gemm_scalar(&w[r * per_row..][..per_row], acts));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,6 +416,127 @@ mod tests {
         for t in 0..4 {
             let one = vec_dot(&x, y[t]);
             assert!((one - want[t]).abs() <= 1e-4 * one.abs().max(1.0), "{one} vs {}", want[t]);
+        }
+    }
+
+    /// Random weight blocks (modest scales) and activation blocks (any bytes, any `bsums`: the
+    /// kernels must be exact for every input); `extreme` fills every nibble with 15, every
+    /// 6-bit scale and min with 63 and every activation byte with -128.
+    fn gemm_data(next: &mut impl FnMut() -> u32, blocks: usize, extreme: bool) -> (Vec<BlockQ4K>, Vec<BlockQ8K>) {
+        let w = (0..blocks)
+            .map(|_| {
+                let mut b: BlockQ4K = bytemuck::Zeroable::zeroed();
+                b.d = to_f16((next() % 1000) as f32 * 1e-5);
+                b.dmin = to_f16((next() % 1000) as f32 * 1e-5);
+                for v in b.scales.iter_mut().chain(b.qs.iter_mut()) {
+                    *v = if extreme { 0xFF } else { next() as u8 };
+                }
+                b
+            })
+            .collect();
+        let a = (0..blocks)
+            .map(|_| {
+                let mut b: BlockQ8K = bytemuck::Zeroable::zeroed();
+                b.d = (next() % 1000) as f32 * 1e-4 + 1e-3;
+                b.qs.iter_mut().for_each(|v| *v = if extreme { -128 } else { next() as i8 });
+                if next().is_multiple_of(2) {
+                    crate::quant::q8_k::fill_bsums(&mut b);
+                } else {
+                    b.bsums.iter_mut().for_each(|v| *v = next() as i16);
+                }
+                b
+            })
+            .collect();
+        (w, a)
+    }
+
+    /// What a gemm entry point hands to its sink, in order.
+    fn run(f: impl Fn(Sink<'_>)) -> Vec<(usize, [f32; 4])> {
+        let mut got = Vec::new();
+        f(&mut |r, v| got.push((r, v)));
+        got
+    }
+    type Sink<'a> = &'a mut dyn FnMut(usize, [f32; 4]);
+
+    #[test]
+    fn gemm_x4_matches_per_row_scalar_bit_for_bit() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        #[cfg(target_arch = "x86_64")]
+        let tiled = crate::cpu::supports(crate::cpu::Level::Avx512);
+        #[cfg(target_arch = "x86_64")]
+        if !tiled {
+            println!("skipping the AVX-512 tile kernel: this CPU lacks AVX-512 F/BW/VL/VNNI");
+        }
+        for nb in [1, 2, 3, 5, 8] {
+            for rows in 1..=9 {
+                for extreme in [false, true] {
+                    let (w, _) = gemm_data(&mut next, rows * nb, extreme);
+                    let acts: Vec<Vec<BlockQ8K>> = (0..4).map(|_| gemm_data(&mut next, nb, extreme).1).collect();
+                    let y = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
+                    let want: Vec<[f32; 4]> =
+                        (0..rows).map(|r| vec_dot_x4_gemm_scalar(&w[r * nb..(r + 1) * nb], y)).collect();
+                    let check = |name: &str, got: &[(usize, [f32; 4])]| {
+                        assert_eq!(got.len(), rows, "{name}: rows = {rows}, nb = {nb}");
+                        for (r, (gr, v)) in got.iter().enumerate() {
+                            assert_eq!(*gr, r, "{name}: order");
+                            for t in 0..4 {
+                                assert_eq!(
+                                    v[t].to_bits(),
+                                    want[r][t].to_bits(),
+                                    "{name}: rows = {rows}, nb = {nb}, extreme = {extreme}, ({r}, {t}): {} vs {}",
+                                    v[t],
+                                    want[r][t]
+                                );
+                            }
+                        }
+                    };
+                    check("gemm_x4", &run(|o| gemm_x4(&w, rows, y, o)));
+                    check("gemm_x4_scalar", &run(|o| gemm_x4_scalar(&w, rows, y, o)));
+                    #[cfg(target_arch = "x86_64")]
+                    if tiled {
+                        // SAFETY: this CPU has AVX-512 (checked above).
+                        let got = run(|o| unsafe { crate::x86_64::gemm512_k::gemm_q4_k(&w, rows, y, o) });
+                        check("gemm512_k", &got);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Not a test: ns per super-block per output of the per-row and tiled kernels (one thread,
+    /// data in cache). `cargo test --release -p rollama-kernels gemm_x4_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn gemm_x4_timing() {
+        let mut seed = 5u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        for (rows, nb) in [(64, 8), (64, 19), (128, 19)] {
+            let (w, _) = gemm_data(&mut next, rows * nb, false);
+            let acts: Vec<Vec<BlockQ8K>> = (0..4).map(|_| gemm_data(&mut next, nb, false).1).collect();
+            let y = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
+            let time = |f: &dyn Fn() -> f32| {
+                let mut best = f64::MAX;
+                for _ in 0..300 {
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(f());
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+                best * 1e9 / (rows * nb * 4) as f64
+            };
+            let per_row = time(&|| (0..rows).map(|r| vec_dot_x4_gemm(&w[r * nb..(r + 1) * nb], y)[0]).sum());
+            let tiled = time(&|| {
+                let mut s = 0.0;
+                gemm_x4(&w, rows, y, &mut |_, v| s += v[0]);
+                s
+            });
+            println!("Q4_K gemm order, {rows} x {nb}: per row {per_row:.2}, gemm_x4 {tiled:.2} ns/super-block/output");
         }
     }
 }

@@ -37,6 +37,21 @@ pub fn quantize(x: &[f32], y: &mut [BlockQ8K]) {
     }
 }
 
+/// [`quantize`] with the fastest kernel the CPU has (AVX2 or NEON); bit-identical to it.
+pub fn quantize_fast(x: &[f32], y: &mut [BlockQ8K]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::level() >= crate::cpu::Level::Avx2 {
+        // SAFETY: the level says the CPU has AVX2, FMA and F16C.
+        return unsafe { crate::x86_64::avx2_k::quantize_q8_k(x, y) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if matches!(crate::cpu::level(), crate::cpu::Level::Neon | crate::cpu::Level::NeonDot) {
+        // SAFETY: the level says the CPU has NEON.
+        return unsafe { crate::aarch64::neon_k::quantize_q8_k(x, y) };
+    }
+    quantize(x, y)
+}
+
 /// Recomputes `bsums` from `qs`.
 #[inline(always)]
 pub(crate) fn fill_bsums(b: &mut BlockQ8K) {

@@ -4,7 +4,8 @@
 //! of the common weight types; `avx2_k` those of the k-quants; `avx2_more` those of Q2_K, Q3_K and
 //! IQ4_XS; `avx512` and `avx512_k` AVX-512 VNNI versions of the hot dot products, bit-identical to
 //! the AVX2 ones; `gemm512` register-tiled AVX-512 products of several weight rows with four
-//! activation rows, bit-identical to the dot products; `activation` the SiLU-gated activation.
+//! activation rows, bit-identical to the dot products; `gemm512_k` the same for Q4_K in
+//! llama.cpp's repacked-gemm order; `activation` the SiLU-gated activation.
 //! Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them the
 //! table's byte-slice signature.
 
@@ -16,6 +17,7 @@ pub mod avx2_more;
 pub mod avx512;
 pub mod avx512_k;
 pub mod gemm512;
+pub mod gemm512_k;
 
 use crate::cpu::Level;
 use crate::dispatch::Table;
