@@ -26,8 +26,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::avx2::{hsum, ld128, ld256};
-use super::avx512::halves;
+use super::avx2::{ld128, ld256};
 use crate::quant::q4_k::scales_mins;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8K, BlockQ8_0, BlockQ8_1};
 
@@ -227,19 +226,37 @@ fn tile(w: [&[Unpacked]; 4], pack: &[Packed], has_min: bool) -> [[f32; 4]; 4] {
             summ = _mm512_fmadd_ps(_mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(m)), p.s, summ);
         }
     }
-    let mut summs = [0.0f32; 16];
+    // All sixteen `hsum`s at once: the same additions, lane for lane.
+    let mut sums = hsum16([[a00, a01], [a10, a11], [a20, a21], [a30, a31]]);
+    if has_min {
+        // summ's lanes 4r + t to the sums' 4t + r.
+        let idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+        sums = _mm512_add_ps(sums, _mm512_permutexvar_ps(idx, summ));
+    }
+    let mut v = [0.0f32; 16];
     // SAFETY: 16 f32 are writable; the store has no alignment requirement.
-    unsafe { _mm512_storeu_ps(summs.as_mut_ptr(), summ) };
-    let acc = [[a00, a01], [a10, a11], [a20, a21], [a30, a31]];
-    std::array::from_fn(|r| {
-        let (a01, a23) = (halves(acc[r][0]), halves(acc[r][1]));
-        let v = [hsum(a01.0), hsum(a01.1), hsum(a23.0), hsum(a23.1)];
-        if has_min {
-            std::array::from_fn(|t| v[t] + summs[4 * r + t])
-        } else {
-            v
-        }
-    })
+    unsafe { _mm512_storeu_ps(v.as_mut_ptr(), sums) };
+    [[v[0], v[4], v[8], v[12]], [v[1], v[5], v[9], v[13]], [v[2], v[6], v[10], v[14]], [v[3], v[7], v[11], v[15]]]
+}
+
+/// `hsum` of the sixteen 8-lane halves of a tile's accumulators, transposed: `acc[r][h]` holds
+/// output `(r, 2h)` in its low half and `(r, 2h + 1)` in its high one; lane `4t + r` of the
+/// result is output `(r, t)`. Each output gets exactly `hsum`'s additions (lanes `i + (i + 4)`,
+/// then `0 + 2` and `1 + 3`, then those two), only sixteen outputs per instruction.
+#[inline]
+#[target_feature(enable = "avx2,avx512f")]
+fn hsum16(acc: [[__m512; 2]; 4]) -> __m512 {
+    // Row r: 128-bit lane t = lanes 0..4 of output (r, t) plus its lanes 4..8.
+    let s = acc.map(|[a, b]| {
+        _mm512_add_ps(_mm512_shuffle_f32x4::<0b10_00_10_00>(a, b), _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b))
+    });
+    // Rows r, r + 1: lane t = [s0 + s2, s1 + s3] of (r, t), then the same of (r + 1, t).
+    let pair = |a: __m512, b: __m512| {
+        _mm512_add_ps(_mm512_shuffle_ps::<0b01_00_01_00>(a, b), _mm512_shuffle_ps::<0b11_10_11_10>(a, b))
+    };
+    let (t01, t23) = (pair(s[0], s[1]), pair(s[2], s[3]));
+    // Lane t: the two partial sums of rows 0..4 added, row r in element r.
+    _mm512_add_ps(_mm512_shuffle_ps::<0b10_00_10_00>(t01, t23), _mm512_shuffle_ps::<0b11_01_11_01>(t01, t23))
 }
 
 /// The shared driver: for each block of rows (sized by `ROW_BLOCK_BYTES`), unpacks the weights
