@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use half::f16;
-use rollama_kernels::attention::flash_attn_head;
+use rollama_kernels::attention::flash_attn_rows;
 use rollama_kernels::quant::{q4_k, q8_k, BlockQ4K, BlockQ8K};
 use rollama_kernels::{dequantize_row, matmul, GgmlType, ThreadPool, WeightView, QK_K};
 
@@ -242,21 +242,29 @@ impl Backend for CpuBackend {
             let (src, row) = if p >= pos0 { (&v_new, p - pos0) } else { (&l.v, p % l.slots) };
             &src[row * vw + h * hd..row * vw + (h + 1) * hd]
         };
+        // A task takes `per` query heads of one token that share a kv head, so that each key
+        // and value row is widened once for all of them: the whole GQA group, or for short
+        // batches (decode) the largest part of it that still leaves a task per thread.
+        let threads = self.pool.n_threads();
+        let per = (1..=group).rev().find(|&d| group.is_multiple_of(d) && rows * (a.n_head / d) >= threads).unwrap_or(1);
+        let tasks_per_token = a.n_head / per;
         let task = |i: usize, dst: &mut [f32]| {
-            let (t, h) = (i / a.n_head, i % a.n_head);
+            let (t, h) = (i / tasks_per_token, i % tasks_per_token * per);
             let pos = pos0 + t;
             // The ring of a sliding layer holds the window's earlier positions, so every
             // position read here is either in the cache or in this batch.
             let first = a.window.map_or(0, |w| (pos + 1).saturating_sub(w));
             let kvh = h / group;
-            let qrow = &q[t * q_width + h * hd..t * q_width + (h + 1) * hd];
+            // [per, hd]: query heads h..h + per of token t.
+            let qrows = &q[t * q_width + h * hd..t * q_width + (h + per) * hd];
+            let ranges = vec![first..pos + 1; per];
             // ggml's CPU flash attention step for step (see rollama_kernels::attention).
-            flash_attn_head(qrow, |p| key(p, kvh), |p| value(p, kvh), first..pos + 1, a.scale, a.softcap, dst);
+            flash_attn_rows(qrows, &ranges, |p| key(p, kvh), |p| value(p, kvh), a.scale, a.softcap, dst);
         };
         assert!(out.len() >= rows * q_width && q.len() >= rows * q_width);
         assert!(a.n_head_kv * hd <= kw.min(vw));
-        // One chunk per (token, head): task i writes head i % n_head of token i / n_head.
-        self.pool.run_chunks_mut(&mut out[..rows * q_width], hd, &task);
+        // One chunk per task: heads h..h + per of token t, contiguous in `out`.
+        self.pool.run_chunks_mut(&mut out[..rows * q_width], per * hd, &task);
     }
 
     fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {

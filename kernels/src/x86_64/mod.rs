@@ -11,6 +11,8 @@
 
 pub(crate) mod activation;
 pub(crate) mod attention;
+/// Several-row AVX-512 attention steps (see `crate::attention::flash_attn_rows`).
+pub(crate) mod attention512;
 pub mod avx2;
 pub mod avx2_k;
 pub mod avx2_more;
