@@ -6,6 +6,16 @@
 //! Usage: cargo run --release -p rollama-benches -- [-p 512] [-n 128] [-r 3] [-t THREADS] [MODEL.gguf...]
 //! With no model given it measures the three reference models in ~/.cache/rollama/models
 //! (fetched by scripts/fetch_models.py). Kernel benches: `cargo bench -p rollama-kernels`.
+//!
+//! `cargo run --release -p rollama-benches -- gpu [--small] [--make-7b PATH] [MODEL.gguf...]`
+//! measures the GPU backend instead (see [`gpu`]): copy bandwidth, each matmul kernel's
+//! achieved bandwidth against it, a decode step split into GPU time and host overhead, and pp
+//! and tg against the bandwidth bound; `--make-7b PATH` first writes a random-weight Llama 2
+//! 7B-shaped Q4_K_M model there ([`synth`]; `--layers N` for fewer layers) and measures it,
+//! `--make-smollm2 PATH` likewise one shaped and typed as SmolLM2-135M-Instruct.Q4_1.
+
+mod gpu;
+mod synth;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,9 +51,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if a.models.is_empty() {
-        let dir = std::env::var_os("ROLLAMA_MODELS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/rollama/models"));
+        let dir = models_dir();
         let names =
             ["SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"];
         a.models = names.iter().map(|f| dir.join(f)).filter(|p| p.exists()).collect();
@@ -51,7 +59,19 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
+/// Where the reference models are: `ROLLAMA_MODELS_DIR`, else ~/.cache/rollama/models.
+fn models_dir() -> PathBuf {
+    std::env::var_os("ROLLAMA_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/rollama/models"))
+}
+
 fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "gpu" || a == "--gpu") {
+        gpu::main(&argv[1..]);
+        return;
+    }
     let args = parse_args().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)

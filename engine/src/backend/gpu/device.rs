@@ -15,6 +15,8 @@ use std::task::{Context, Poll, Waker};
 
 use rollama_shaders::{Access, Shader};
 
+use super::profile::Profiler;
+
 /// Why no GPU backend could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -83,7 +85,8 @@ pub(crate) fn open(software: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu:
     }
     let desc = wgpu::DeviceDescriptor {
         label: Some("rollama"),
-        required_features: wgpu::Features::empty(),
+        // Timestamps cost nothing until a profiler writes them (see `profile.rs`).
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         // Weights need the adapter's largest storage bindings, not WebGPU's 128 MiB default.
         required_limits: adapter.limits(),
         ..Default::default()
@@ -176,6 +179,8 @@ pub(crate) struct Recorder {
     bind_groups: HashMap<(u32, Vec<u64>), wgpu::BindGroup>,
     pub(crate) scratch: Option<Scratch>,
     pub(crate) staging: Option<Scratch>,
+    /// Timestamps around each submission, while a benchmark asks for them.
+    pub(crate) profiler: Option<Profiler>,
 }
 
 impl Recorder {
@@ -203,11 +208,19 @@ impl Recorder {
             bind_groups: HashMap::new(),
             scratch: None,
             staging: None,
+            profiler: None,
         }
     }
 
     pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
-        self.encoder.get_or_insert_with(|| device.create_command_encoder(&Default::default()))
+        if self.encoder.is_none() {
+            let mut encoder = device.create_command_encoder(&Default::default());
+            if let Some(p) = &mut self.profiler {
+                p.begin(&mut encoder);
+            }
+            self.encoder = Some(encoder);
+        }
+        self.encoder.as_mut().expect("just set")
     }
 
     /// Records one dispatch of `k` over `groups` workgroups.
@@ -283,7 +296,8 @@ impl Recorder {
             });
             self.bind_groups.insert(key.clone(), bg);
         }
-        let encoder = self.encoder.get_or_insert_with(|| device.create_command_encoder(&Default::default()));
+        self.encoder(device);
+        let encoder = self.encoder.as_mut().expect("just made");
         let mut pass =
             encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
         pass.set_pipeline(&k.pipeline);
@@ -293,7 +307,10 @@ impl Recorder {
 
     /// Uploads the arenas and submits the pending commands (if any).
     pub(crate) fn submit(&mut self, queue: &wgpu::Queue) {
-        let Some(encoder) = self.encoder.take() else { return };
+        let Some(mut encoder) = self.encoder.take() else { return };
+        if let Some(p) = &mut self.profiler {
+            p.end(&mut encoder);
+        }
         if !self.params.is_empty() {
             queue.write_buffer(&self.params_buf, 0, &self.params);
         }

@@ -9,8 +9,12 @@
 //!
 //! Vulkan is loaded at run time: a machine without it gets [`GpuError::NoAdapter`], and
 //! `ROLLAMA_GPU=0` gives [`GpuError::Disabled`].
+//!
+//! `profile.rs` times submissions, copies and single matmul kernels for the benchmarks
+//! (`rollama-benches gpu`).
 
 mod device;
+mod profile;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +26,7 @@ use wgpu::util::DeviceExt;
 
 pub use self::device::GpuError;
 use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Recorder, DATA_WINDOW};
+pub use self::profile::{Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
 
@@ -174,6 +179,50 @@ impl GpuBackend {
             mapped_at_creation: false,
         })
     }
+
+    /// Records the quantization of `rows` activation rows of `x` to the format `w`'s kernel
+    /// reads, into the scratch buffer it returns; None where the kernel reads f32.
+    fn quantize_act(&self, rec: &mut Recorder, w: &GpuWeight, x: &GpuBuf, rows: usize) -> Option<(wgpu::Buffer, u64)> {
+        let (_, mm, _) = self.matmul_kernel(w);
+        let cols = w.cols;
+        assert!(x.len >= rows * cols, "matmul activations too small");
+        let (qk, block) = match mm.act {
+            sh::ActFormat::F32 => return None,
+            sh::ActFormat::Q8K => (&self.kernels.quantize_q8k, 256),
+            sh::ActFormat::Q8 => (&self.kernels.quantize_q8, 32),
+        };
+        let usage = wgpu::BufferUsages::STORAGE;
+        let s = ensure(&self.device, &mut rec.scratch, (rows * mm.act.row_words(cols) * 4) as u64, usage);
+        let (sbuf, sid) = (s.buf.clone(), s.id);
+        let p = sh::QuantizeParams { cols: cols as u32, n: rows as u32, _pad: [0; 2] };
+        let binds = [buf(x), Bind::Buf(&sbuf, sid)];
+        let groups = groups_2d((rows * cols / block).div_ceil(64));
+        rec.dispatch(&self.device, &self.queue, qk, bytemuck::bytes_of(&p), &binds, groups);
+        Some((sbuf, sid))
+    }
+
+    /// Records `out = a · wᵀ` for `rows` activation rows `a` already in the kernel's format.
+    fn record_matmul(&self, rec: &mut Recorder, w: &GpuWeight, a: Bind<'_>, rows: usize, out: &GpuBuf) {
+        let (_, mm, k) = self.matmul_kernel(w);
+        let cols = w.cols;
+        assert!(out.len >= rows * w.rows, "matmul output too small");
+        let p = sh::MatmulParams {
+            rows: w.rows as u32,
+            cols: cols as u32,
+            n: rows as u32,
+            row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
+            units: cols.div_ceil(32) as u32,
+            a_row: mm.act.row_words(cols) as u32,
+            _pad: [0; 2],
+        };
+        let mut groups = groups_2d(w.rows.div_ceil(mm.rows_per_group));
+        groups[2] = rows.div_ceil(mm.tile) as u32;
+        rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(&p), &[weight(w), a, buf(out)], groups);
+    }
+
+    fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
+        self.kernels.matmul.iter().find(|(t, ..)| *t == w.ty as u32).expect("type checked at load")
+    }
 }
 
 fn buf(b: &GpuBuf) -> Bind<'_> {
@@ -266,44 +315,13 @@ impl Backend for GpuBackend {
         if rows == 0 {
             return;
         }
-        let (_, mm, k) = self.kernels.matmul.iter().find(|(t, ..)| *t == w.ty as u32).expect("type checked at load");
-        let cols = w.cols;
-        assert!(x.len >= rows * cols && out.len >= rows * w.rows, "matmul buffers too small");
-        let a_row = mm.act.row_words(cols);
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
-        let act = match mm.act {
-            sh::ActFormat::F32 => None,
-            fmt => {
-                let (qk, block) = match fmt {
-                    sh::ActFormat::Q8K => (&self.kernels.quantize_q8k, 256),
-                    _ => (&self.kernels.quantize_q8, 32),
-                };
-                let usage = wgpu::BufferUsages::STORAGE;
-                let s = ensure(&self.device, &mut rec.scratch, (rows * a_row * 4) as u64, usage);
-                let (sbuf, sid) = (s.buf.clone(), s.id);
-                let p = sh::QuantizeParams { cols: cols as u32, n: rows as u32, _pad: [0; 2] };
-                let binds = [buf(x), Bind::Buf(&sbuf, sid)];
-                let groups = groups_2d((rows * cols / block).div_ceil(64));
-                rec.dispatch(&self.device, &self.queue, qk, bytemuck::bytes_of(&p), &binds, groups);
-                Some((sbuf, sid))
-            }
-        };
+        let act = self.quantize_act(&mut rec, w, x, rows);
         let a = match &act {
             Some((b, id)) => Bind::Buf(b, *id),
             None => buf(x),
         };
-        let p = sh::MatmulParams {
-            rows: w.rows as u32,
-            cols: cols as u32,
-            n: rows as u32,
-            row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
-            units: cols.div_ceil(32) as u32,
-            a_row: a_row as u32,
-            _pad: [0; 2],
-        };
-        let mut groups = groups_2d(w.rows.div_ceil(mm.rows_per_group));
-        groups[2] = rows.div_ceil(mm.tile) as u32;
-        rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(&p), &[weight(w), a, buf(out)], groups);
+        self.record_matmul(&mut rec, w, a, rows, out);
     }
 
     fn add_bias(&self, x: &mut GpuBuf, bias: &GpuWeight, rows: usize) {

@@ -191,6 +191,43 @@ fn matmul_every_type() {
     }
 }
 
+/// The measuring entry points of `profile.rs`: a timed product gives the same result as
+/// `matmul`, and with profiling on each submission is reported (with its GPU time where the
+/// adapter has timestamps). The only test that turns profiling on, since the backend is shared.
+#[test]
+fn profiling_and_timed_kernels() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(20);
+    let (ty, rows, cols, n) = (GgmlType::Q4_K, 37, 768, 3);
+    let data = random_matrix(&mut rng, ty, rows, cols);
+    assert!(g.upload_matrix(ty, rows + 1, cols, &data).is_err(), "a size that does not match");
+    let w = g.upload_matrix(ty, rows, cols, &data).unwrap();
+    let (cw, _) = weights(&gguf(ty, &[cols as u64, rows as u64], data), g);
+    let x = rng.vec(n * cols);
+    let mut want = vec![0f32; n * rows];
+    cpu().matmul(&cw, &x, n, &mut want);
+    let xb = upload(g, &x);
+    let mut out = g.buffer(n * rows);
+    let t = g.time_matmuls(&w, &xb, n, &mut out, 4);
+    assert!(t.seconds > 0.0 && t.gpu_clock == g.has_timestamps(), "{t:?}");
+    check("time_matmuls", &read(g, &out, want.len()), &want, 1e-11);
+    let c = g.time_copies(1 << 20, 3);
+    assert!(c.seconds > 0.0, "{c:?}");
+
+    g.set_profiling(true);
+    g.take_submissions();
+    let mut one = g.buffer(rows);
+    g.matmul(&w, &xb, 1, &mut one);
+    read(g, &one, rows);
+    let subs = g.take_submissions();
+    g.set_profiling(false);
+    assert!(!subs.is_empty());
+    if g.has_timestamps() {
+        assert!(subs.iter().any(|s| s.gpu_seconds.is_some_and(|t| t > 0.0)), "{subs:?}");
+    }
+    assert!(g.take_submissions().is_empty(), "nothing is recorded while profiling is off");
+}
+
 #[test]
 fn rms_norm_and_bias() {
     let Some(g) = gpu() else { return };

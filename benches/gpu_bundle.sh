@@ -1,0 +1,40 @@
+#!/bin/sh
+# Packs what `e2e-bench gpu` needs on an x86-64 Linux GPU machine that has no Rust toolchain
+# and no network: the bench binary built here, Debian's Vulkan loader (libvulkan1, in case the
+# machine has none) and run.sh, which installs the loader only where it is missing, points
+# Vulkan at NVIDIA's driver where that is mounted under /usr/local/nvidia, and runs the bench.
+#
+#   sh benches/gpu_bundle.sh [DIR]        # default target/gpubench (ignored by git)
+#   sh DIR/run.sh [e2e-bench gpu flags]   # there; with no flags, the SmolLM2-shaped and
+#                                         # 7B Q4_K_M random-weight models, written to /tmp
+set -eu
+dir=${1:-target/gpubench}
+cargo build --release -p rollama-benches
+mkdir -p "$dir"
+cp "${CARGO_TARGET_DIR:-target}/release/e2e-bench" "$dir/"
+strip "$dir/e2e-bench"
+lists=$(mktemp -d)
+mkdir -p "$lists/partial"
+o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
+# shellcheck disable=SC2086
+apt-get $o update -qq
+rm -f "$dir"/libvulkan1_*.deb
+# shellcheck disable=SC2086
+(cd "$dir" && apt-get $o download libvulkan1)
+rm -rf "$lists"
+cat >"$dir/run.sh" <<'RUN'
+#!/bin/sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+    for f in "$here"/libvulkan1_*.deb; do dpkg -x "$f" /; done
+    ldconfig
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ]; then export VK_DRIVER_FILES="$icd"; fi
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+[ $# -gt 0 ] || set -- --make-smollm2 /tmp/smollm2-random.gguf --make-7b /tmp/llama7b-random-q4km.gguf
+exec "$here/e2e-bench" gpu "$@"
+RUN
+chmod +x "$dir/run.sh" "$dir/e2e-bench"
+du -sh "$dir"
