@@ -390,17 +390,22 @@ pub unsafe fn vec_dot_q4_1_x4(x: &[BlockQ4_1], y: [&[BlockQ8_1]; 4]) -> [f32; 4]
 /// cycles each), not by memory. These run four weight rows against one activation row with
 /// four independent chains in 256-bit registers (full rate on CPUs that split 512-bit ops);
 /// each row's float operations are exactly those of the AVX2 single-row kernel.
-macro_rules! rows4_signed {
-    ($w:expr, $y:expr, $vals:expr) => {{
+macro_rules! rows4_offset {
+    ($w:expr, $y:expr, $off:expr, $unsigned:expr) => {{
         let (w, y) = ($w, $y);
         let n = w.iter().fold(y.len(), |n, r| n.min(r.len()));
         let mut acc = [_mm256_setzero_ps(); 4];
+        let (zero, off) = (_mm256_setzero_si256(), _mm256_set1_epi8($off as i8));
         for i in 0..n {
             let a = ld256(&y[i].qs);
             let da = f16x8(y[i].d);
+            // `vpdpbusd` multiplies the unsigned `w + off` by the signed activations; starting
+            // from `-off * (each lane's four activations)` leaves exactly the sums of `w * a`
+            // that `dot1_i8` computes (with two sign ops per row), once per block for all rows.
+            let init = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, off, a));
             for r in 0..4 {
-                let x = $vals(&w[r][i]);
-                let p = dot1_i8(x, a);
+                let u = $unsigned(&w[r][i]);
+                let p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, u, a));
                 acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(w[r][i].d), da), p, acc[r]);
             }
         }
@@ -415,7 +420,8 @@ macro_rules! rows4_signed {
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn vec_dot_q8_0_rows4(w: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
-    rows4_signed!(w, y, |b: &BlockQ8_0| ld256(&b.qs))
+    // The sign bit flipped: the value plus 128.
+    rows4_offset!(w, y, 0x80u8, |b: &BlockQ8_0| _mm256_xor_si256(ld256(&b.qs), _mm256_set1_epi8(0x80u8 as i8)))
 }
 
 /// Four Q4_0 weight rows times one Q8_0 activation row (see `vec_dot_q8_0_rows4`).
@@ -424,7 +430,8 @@ pub unsafe fn vec_dot_q8_0_rows4(w: [&[BlockQ8_0]; 4], y: &[BlockQ8_0]) -> [f32;
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn vec_dot_q4_0_rows4(w: [&[BlockQ4_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
-    rows4_signed!(w, y, |b: &BlockQ4_0| _mm256_sub_epi8(nibbles(&b.qs), _mm256_set1_epi8(8)))
+    // The nibbles as stored: the value plus 8.
+    rows4_offset!(w, y, 8u8, |b: &BlockQ4_0| nibbles(&b.qs))
 }
 
 /// Four Q5_0 weight rows times one Q8_0 activation row (see `vec_dot_q8_0_rows4`).
@@ -433,7 +440,11 @@ pub unsafe fn vec_dot_q4_0_rows4(w: [&[BlockQ4_0]; 4], y: &[BlockQ8_0]) -> [f32;
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn vec_dot_q5_0_rows4(w: [&[BlockQ5_0]; 4], y: &[BlockQ8_0]) -> [f32; 4] {
-    rows4_signed!(w, y, q5_0_one)
+    // The nibble plus 16 where the fifth bit is set: the value plus 16.
+    rows4_offset!(w, y, 16u8, |b: &BlockQ5_0| {
+        let nib = nibbles(&b.qs);
+        _mm256_mask_add_epi8(nib, u32::from_le_bytes(b.qh), nib, _mm256_set1_epi8(16))
+    })
 }
 
 /// Four Q4_1 weight rows times one Q8_1 activation row; each result bit-identical to
