@@ -272,9 +272,7 @@ impl Backend for CpuBackend {
     }
 
     fn geglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
-        for ((o, &g), &u) in out[..len].iter_mut().zip(&gate[..len]).zip(&up[..len]) {
-            *o = super::ggml_math::gelu_table(g) * u;
-        }
+        super::ggml_math::geglu(&gate[..len], &up[..len], &mut out[..len]);
     }
 
     fn scale(&self, x: &mut Vec<f32>, s: f32, len: usize) {
