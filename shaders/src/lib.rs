@@ -2,7 +2,9 @@
 //!
 //! Each kernel is one [`Shader`]: its source is the concatenation of a few `.wgsl` parts
 //! (WGSL has no includes), for instance the byte readers of `quant.wgsl`, a weight type's
-//! decoding (`mm_q4_k.wgsl`) and the matmul body (`matmul.wgsl`). Every kernel has the same
+//! decoding (`mm_q4_k.wgsl`) and the matmul body (`matmul.wgsl`). Kernels whose rounding
+//! follows the CPU backend's start with one of two arith parts ([`Arith`]): f64 steps that
+//! round as the CPU does, on adapters with f64, or plain f32 elsewhere. Every kernel has the same
 //! binding shape: binding 0 is a uniform params struct (bound with a dynamic offset, so that
 //! one buffer serves every dispatch of a command buffer), bindings 1.. are storage buffers,
 //! read-only or read-write as [`Shader::storage`] says. Each params struct has a `#[repr(C)]`
@@ -18,6 +20,10 @@ macro_rules! wgsl {
 }
 
 wgsl! {
+    ARITH_F32 = "arith_f32.wgsl";
+    ARITH_F64 = "arith_f64.wgsl";
+    SILU = "silu.wgsl";
+    MATMUL_LANES = "matmul_lanes.wgsl";
     QUANT = "quant.wgsl";
     Q8_ACT = "q8_act.wgsl";
     GET_ROWS = "get_rows.wgsl";
@@ -54,38 +60,62 @@ pub enum Access {
 
 use Access::{Read as R, ReadWrite as RW};
 
+/// The arithmetic a kernel's `fmaf`, `divf`, `sqrtf`, `expf_libm` and wide sums use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arith {
+    /// Plain f32 with the driver's fma, division and exp (`arith_f32.wgsl`).
+    F32,
+    /// f64 steps that round as the CPU backend (ggml's x86 build) does (`arith_f64.wgsl`);
+    /// needs the adapter's f64 support (wgpu's `SHADER_F64`).
+    F64,
+}
+
 /// One compute kernel: entry point `main`, its source parts, its storage bindings (1..).
 #[derive(Debug, Clone, Copy)]
 pub struct Shader {
     pub name: &'static str,
     pub parts: &'static [&'static str],
     pub storage: &'static [Access],
+    /// Whether the source starts with an arith part.
+    pub arith: bool,
 }
 
 impl Shader {
-    /// The whole source: the parts in order.
-    pub fn source(&self) -> String {
-        self.parts.concat()
+    /// The whole source: the arith part if the kernel takes one, then the parts in order.
+    pub fn source(&self, arith: Arith) -> String {
+        let first = match (self.arith, arith) {
+            (false, _) => "",
+            (true, Arith::F32) => ARITH_F32,
+            (true, Arith::F64) => ARITH_F64,
+        };
+        let mut src = first.to_string();
+        src.push_str(&self.parts.concat());
+        src
     }
 }
 
 const fn s(name: &'static str, parts: &'static [&'static str], storage: &'static [Access]) -> Shader {
-    Shader { name, parts, storage }
+    Shader { name, parts, storage, arith: false }
 }
 
-pub const GET_ROWS_K: Shader = s("get_rows", &[QUANT, GET_ROWS], &[R, R, RW]);
-pub const RMS_NORM_K: Shader = s("rms_norm", &[RMS_NORM], &[R, R, RW]);
-pub const QUANTIZE_Q8_K: Shader = s("quantize_q8", &[QUANTIZE_Q8], &[R, RW]);
-pub const QUANTIZE_Q8K_K: Shader = s("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW]);
-pub const ROPE_K: Shader = s("rope", &[ROPE], &[R, RW]);
+/// A kernel that starts with an arith part.
+const fn sa(name: &'static str, parts: &'static [&'static str], storage: &'static [Access]) -> Shader {
+    Shader { name, parts, storage, arith: true }
+}
+
+pub const GET_ROWS_K: Shader = s("get_rows", &[F16, QUANT, GET_ROWS], &[R, R, RW]);
+pub const RMS_NORM_K: Shader = sa("rms_norm", &[RMS_NORM], &[R, R, RW]);
+pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, QUANTIZE_Q8], &[R, RW]);
+pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW]);
+pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
-pub const ATTENTION_K: Shader = s("attention", &[F16, ATTENTION], &[R, R, R, R, R, RW]);
+pub const ATTENTION_K: Shader = sa("attention", &[F16, ATTENTION], &[R, R, R, R, R, RW]);
 pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);
 pub const ADD_BIAS_K: Shader = s("add_bias", &[ADD_BIAS], &[R, RW]);
 pub const SCALE_K: Shader = s("scale", &[SCALE], &[RW]);
 pub const SOFTCAP_K: Shader = s("softcap", &[SOFTCAP], &[RW]);
-pub const SWIGLU_K: Shader = s("swiglu", &[SWIGLU], &[R, R, RW]);
-pub const GEGLU_K: Shader = s("geglu", &[GEGLU], &[R, R, RW]);
+pub const SWIGLU_K: Shader = sa("swiglu", &[SILU, SWIGLU], &[R, R, RW]);
+pub const GEGLU_K: Shader = s("geglu", &[F16, GEGLU], &[R, R, RW]);
 
 /// The activation format a matmul kernel reads (ggml's `vec_dot_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,26 +144,32 @@ impl ActFormat {
 pub struct MatmulShader {
     pub shader: Shader,
     pub act: ActFormat,
-    /// Activation rows one workgroup multiplies (the tile height of `matmul.wgsl`).
+    /// Activation rows one workgroup multiplies (the tile height, `TN` in the body).
     pub tile: usize,
-    /// Weight rows one workgroup computes (`RPW` in `matmul.wgsl`).
+    /// Weight rows one workgroup computes (`RPW` in the body).
     pub rows_per_group: usize,
 }
 
+/// A kernel on `matmul.wgsl`: 16 invocations share a row's blocks.
 const fn mm(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
     MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4 }
 }
 
+/// A kernel on `matmul_lanes.wgsl`: 8 invocations are the 8 lanes of ggml's accumulator.
+const fn mm_lanes(name: &'static str, part: &'static [&'static str], act: ActFormat) -> MatmulShader {
+    MatmulShader { shader: sa(name, part, &[R, R, RW]), act, tile: 8, rows_per_group: 8 }
+}
+
 /// Matmul kernels by ggml type id (`GgmlType as u32`).
 pub const MATMULS: &[(u32, MatmulShader)] = &[
-    (0, mm("matmul_f32", &[QUANT, MM_F32, MATMUL], ActFormat::F32)),
-    (1, mm("matmul_f16", &[QUANT, MM_F16, MATMUL], ActFormat::F32)),
-    (2, mm("matmul_q4_0", &[QUANT, Q8_ACT, MM_Q4_0, MATMUL], ActFormat::Q8)),
-    (3, mm("matmul_q4_1", &[QUANT, Q8_ACT, MM_Q4_1, MATMUL], ActFormat::Q8)),
-    (6, mm("matmul_q5_0", &[QUANT, Q8_ACT, MM_Q5_0, MATMUL], ActFormat::Q8)),
-    (8, mm("matmul_q8_0", &[QUANT, Q8_ACT, MM_Q8_0, MATMUL], ActFormat::Q8)),
-    (12, mm("matmul_q4_k", &[QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
-    (14, mm("matmul_q6_k", &[QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
+    (0, mm("matmul_f32", &[F16, QUANT, MM_F32, MATMUL], ActFormat::F32)),
+    (1, mm("matmul_f16", &[F16, QUANT, MM_F16, MATMUL], ActFormat::F32)),
+    (2, mm_lanes("matmul_q4_0", &[F16, QUANT, MM_Q4_0, MATMUL_LANES], ActFormat::Q8)),
+    (3, mm_lanes("matmul_q4_1", &[F16, QUANT, MM_Q4_1, MATMUL_LANES], ActFormat::Q8)),
+    (6, mm_lanes("matmul_q5_0", &[F16, QUANT, MM_Q5_0, MATMUL_LANES], ActFormat::Q8)),
+    (8, mm_lanes("matmul_q8_0", &[F16, QUANT, MM_Q8_0, MATMUL_LANES], ActFormat::Q8)),
+    (12, mm("matmul_q4_k", &[F16, QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
+    (14, mm("matmul_q6_k", &[F16, QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
 ];
 
 /// The ggml type ids that `get_rows.wgsl` dequantizes (those of [`MATMULS`]).
@@ -272,30 +308,37 @@ pub const ATTENTION_MAX_HEAD_DIM: usize = 256;
 mod tests {
     use super::*;
 
-    fn parse(sh: &Shader) -> naga::Module {
-        naga::front::wgsl::parse_str(&sh.source())
-            .unwrap_or_else(|e| panic!("{}: {}", sh.name, e.emit_to_string(&sh.source())))
+    fn parse(sh: &Shader, arith: Arith) -> naga::Module {
+        let src = sh.source(arith);
+        naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{} {arith:?}: {}", sh.name, e.emit_to_string(&src)))
     }
 
     #[test]
     fn every_shader_parses_and_validates() {
         for sh in all() {
-            let module = parse(&sh);
-            // The f16 packing builtins (quantizeToF16, pack2x16float) need this capability,
-            // which wgpu grants on every native backend (Vulkan, Metal, DX12).
-            let caps = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
-            let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
-            if let Err(e) = v.validate(&module) {
-                panic!("{}: {}", sh.name, e.emit_to_string(&sh.source()));
+            for arith in [Arith::F32, Arith::F64] {
+                let module = parse(&sh, arith);
+                // The f16 packing builtins (quantizeToF16, pack2x16float) need this capability,
+                // which wgpu grants on every native backend (Vulkan, Metal, DX12); f64 is
+                // granted where the adapter has it, and only the F64 arith part uses it.
+                let mut caps = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+                if arith == Arith::F64 {
+                    caps |= naga::valid::Capabilities::FLOAT64;
+                }
+                let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+                if let Err(e) = v.validate(&module) {
+                    panic!("{} {arith:?}: {}", sh.name, e.emit_to_string(&sh.source(arith)));
+                }
+                assert!(module.entry_points.iter().any(|e| e.name == "main"), "{}: no main", sh.name);
             }
-            assert!(module.entry_points.iter().any(|e| e.name == "main"), "{}: no main", sh.name);
         }
     }
 
     #[test]
     fn declared_bindings_match_the_source() {
         for sh in all() {
-            let module = parse(&sh);
+            let module = parse(&sh, Arith::F64);
             let mut seen = vec![None; sh.storage.len() + 1];
             for (_, g) in module.global_variables.iter() {
                 let Some(b) = &g.binding else { continue };

@@ -2,9 +2,11 @@
 // one workgroup per (head, row). It repeats the CPU backend's flash-attention step for step
 // (rollama_kernels::attention::flash_attn_head), because this model-level op amplifies any
 // difference: the query rounded to f16; q·k summed in the order of ggml's AVX-512 f16 dot
-// (four 16-lane accumulators over steps of 64, folded pairwise, leftovers in extra precision);
-// scores q·k * scale (or cap * tanh(q·k * scale / cap)); an online softmax whose running sum
-// of values is an f16 rounded (to nearest even, see f16.wgsl) after every fused update.
+// (four 16-lane accumulators over steps of 64, folded pairwise, leftovers added wide);
+// scores q·k * scale (or cap * tanh(q·k * scale / cap)); an online softmax (libm's expf)
+// whose running sum of values is an f16 rounded (to nearest even, see f16.wgsl) after every
+// fused update. fmaf, expf_libm and the wide sum come from an arith part: with f64, every
+// step but the soft-cap's tanh rounds as the CPU's.
 // For the dot, invocation lid is lane lid % 16 of accumulator lid / 16; for the values it
 // owns dimensions lid, lid + 64, ... of the head (at most 256 in all).
 
@@ -58,13 +60,6 @@ fn value_at(ps: u32, kvh: u32, d: u32) -> f32 {
     return unpack_f16(vc[i >> 1u], i & 1u);
 }
 
-// x + y as a pair (sum, error) with sum + error == x + y exactly (Knuth's two-sum).
-fn two_sum(x: f32, y: f32) -> vec2<f32> {
-    let s = x + y;
-    let bb = s - x;
-    return vec2<f32>(s, (x - (s - bb)) + (y - bb));
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
@@ -95,7 +90,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var lane = 0.0;
         for (var i = 0u; i < np; i += 64u) {
             let e = i + lid;
-            lane = fma(key_at(ps, kvh, e), qs[e], lane);
+            lane = fmaf(key_at(ps, kvh, e), qs[e], lane);
         }
         red[lid] = lane;
         workgroupBarrier();
@@ -112,24 +107,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         var dot = (h4[0] + h4[2]) + (h4[1] + h4[3]);
         if (np < hd) {
-            // The CPU adds these products in f64; a two-sum keeps as many bits.
-            var acc2 = vec2<f32>(dot, 0.0);
+            // The CPU adds these products in f64.
+            var acc2 = wide(dot);
             for (var e = np; e < hd; e++) {
-                let r = two_sum(acc2.x, key_at(ps, kvh, e) * qs[e]);
-                acc2 = vec2<f32>(r.x, acc2.y + r.y);
+                acc2 += wide(key_at(ps, kvh, e) * qs[e]);
             }
-            dot = acc2.x + acc2.y;
+            dot = narrow(acc2);
         }
         workgroupBarrier();
         var sc = dot * p.scale;
         if (p.softcap != 0.0) {
-            sc = p.softcap * tanh(dot * (p.scale / p.softcap));
+            sc = p.softcap * tanh(dot * divf(p.scale, p.softcap));
         }
         var ms = 1.0;
         var vs = 1.0;
         if (!seen || sc > mx) {
             if (seen) {
-                ms = exp(mx - sc);
+                ms = expf_libm(mx - sc);
             } else {
                 ms = 0.0;
             }
@@ -139,17 +133,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 acc[c] = round_f16(acc[c] * ms);
             }
         } else {
-            vs = exp(sc - mx);
+            vs = expf_libm(sc - mx);
         }
         for (var c = 0u; c < PER; c++) {
             let d = lid + c * WG;
             if (d < hd) {
-                acc[c] = round_f16(fma(value_at(ps, kvh, d), vs, acc[c]));
+                acc[c] = round_f16(fmaf(value_at(ps, kvh, d), vs, acc[c]));
             }
         }
-        sum = fma(sum, ms, vs);
+        sum = fmaf(sum, ms, vs);
     }
-    let inv = select(0.0, 1.0 / sum, sum != 0.0);
+    let inv = select(0.0, divf(1.0, sum), sum != 0.0);
     for (var c = 0u; c < PER; c++) {
         let d = lid + c * WG;
         if (d < hd) {

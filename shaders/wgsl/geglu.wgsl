@@ -21,9 +21,9 @@ fn gelu(x: f32) -> f32 {
     if (x >= 10.0) {
         return x;
     }
-    let h = quantizeToF16(x);
+    let h = round_f16(x);
     let inner = fma(0.044715 * h, h, 1.0);
-    return quantizeToF16(0.5 * h * (1.0 + tanh(0.7978845608028654 * h * inner)));
+    return round_f16(0.5 * h * (1.0 + tanh(0.7978845608028654 * h * inner)));
 }
 
 @compute @workgroup_size(256)

@@ -13,7 +13,7 @@ fn load_unit(ro: u32, u: u32) {
 fn unit_dot(ar: u32, u: u32) -> f32 {
     var s = 0.0;
     for (var j = 0u; j < min(32u, p.cols - 32u * u); j++) {
-        s += wf[j] * quantizeToF16(bitcast<f32>(a[ar + 32u * u + j]));
+        s += wf[j] * round_f16(bitcast<f32>(a[ar + 32u * u + j]));
     }
     return s;
 }

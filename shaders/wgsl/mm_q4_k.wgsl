@@ -9,7 +9,7 @@ var<private> wsm: vec2<u32>;
 fn load_unit(ro: u32, u: u32) {
     let o = ro + (u / 8u) * 144u;
     let g = u % 8u;
-    let dm = unpack2x16float(w[o >> 2u]);
+    let dm = vec2<f32>(f16_value(w[o >> 2u] & 0xffffu), f16_value(w[o >> 2u] >> 16u));
     wd = dm.x;
     wdmin = dm.y;
     wsm = q4k_scale_min(o + 4u, g);

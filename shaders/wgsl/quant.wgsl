@@ -20,8 +20,9 @@ fn u32_at(off: u32) -> u32 {
     return (w[i] >> sh) | (w[i + 1u] << (32u - sh));
 }
 
+// Exactly, subnormals included (f16.wgsl's conversion, not the driver's).
 fn f16_at(off: u32) -> f32 {
-    return unpack2x16float(u16_at(off)).x;
+    return f16_value(u16_at(off));
 }
 
 // A signed byte's value.

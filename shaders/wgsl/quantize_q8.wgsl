@@ -1,7 +1,7 @@
 // Activations to Q8_0/Q8_1 blocks, as ggml's x86 quantize_row_q8_0/1: per 32 values,
 // d = amax / 127, q = round_half_even(x * 127 / amax). One invocation per block, which it
 // writes as 10 words: 8 of packed signed bytes, d (f16-rounded, as f32 bits) and
-// s = d * sum(q) (f16-rounded, for Q8_1's pairing with Q4_1).
+// s = d * sum(q) (f16-rounded, for Q8_1's pairing with Q4_1), rounded by f16.wgsl.
 
 struct Params {
     cols: u32,
@@ -26,8 +26,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < 32u; j++) {
         amax = max(amax, abs(x[base + j]));
     }
-    let d = amax / 127.0;
-    let id = select(0.0, 127.0 / amax, amax != 0.0);
+    let d = divf(amax, 127.0);
+    let id = select(0.0, divf(127.0, amax), amax != 0.0);
     var sum = 0;
     let o = i * 10u;
     for (var k = 0u; k < 8u; k++) {
@@ -39,6 +39,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         a[o + k] = word;
     }
-    a[o + 8u] = bitcast<u32>(quantizeToF16(d));
-    a[o + 9u] = bitcast<u32>(quantizeToF16(d * f32(sum)));
+    a[o + 8u] = bitcast<u32>(round_f16(d));
+    a[o + 9u] = bitcast<u32>(round_f16(d * f32(sum)));
 }

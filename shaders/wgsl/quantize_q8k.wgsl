@@ -38,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         return;
     }
-    let iscale = -127.0 / mx;
+    let iscale = divf(-127.0, mx);
     for (var k = 0u; k < 64u; k++) {
         var word = 0u;
         for (var l = 0u; l < 4u; l++) {
@@ -47,5 +47,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         a[o + k] = word;
     }
-    a[o + 64u] = bitcast<u32>(1.0 / iscale);
+    a[o + 64u] = bitcast<u32>(divf(1.0, iscale));
 }

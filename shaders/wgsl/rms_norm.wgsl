@@ -1,5 +1,7 @@
 // out[t] = x[t] / rms(x[t]) * weight: one workgroup per row, the sum of squares reduced in
-// shared memory.
+// shared memory. As ggml: the squares rounded to f32, summed wide (f64 where the arith part
+// has it: then the mean rounds to the f32 of the CPU's sequential f64 sum but for inputs
+// within ~2^-44 of an f32 midpoint), scale = 1 / sqrt(mean + eps), then x * scale * weight.
 
 struct Params {
     width: u32,
@@ -14,7 +16,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> part: array<f32, 256>;
+var<workgroup> part: array<Wide, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -23,10 +25,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let base = t * p.width;
-    var s = 0.0;
+    var s = wide(0.0);
     for (var i = lid; i < p.width; i += WG) {
         let v = x[base + i];
-        s += v * v;
+        s += wide(v * v);
     }
     part[lid] = s;
     workgroupBarrier();
@@ -36,8 +38,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         workgroupBarrier();
     }
-    let mean = part[0] / f32(p.width);
-    let scale = 1.0 / sqrt(mean + p.eps);
+    let mean = wide_div(part[0], f32(p.width));
+    let scale = divf(1.0, sqrtf(mean + p.eps));
     for (var i = lid; i < p.width; i += WG) {
         out[base + i] = (x[base + i] * scale) * weight[i];
     }

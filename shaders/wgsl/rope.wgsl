@@ -1,6 +1,6 @@
 // Rotary embeddings. The host computes each row's (cos, sin) per pair exactly as the CPU
 // backend does (angles by repeated multiplication, libm's cos and sin), so the rotation is
-// the only arithmetic here. One invocation per (row, head, pair).
+// the only arithmetic here (fused, as the CPU backend's). One invocation per (row, head, pair).
 
 struct Params {
     n_heads: u32,
@@ -38,6 +38,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let c = cs[t * half + pair];
     let x0 = x[ia];
     let x1 = x[ib];
-    x[ia] = fma(x0, c.x, -(x1 * c.y));
-    x[ib] = fma(x0, c.y, x1 * c.x);
+    x[ia] = fmaf(x0, c.x, -(x1 * c.y));
+    x[ib] = fmaf(x0, c.y, x1 * c.x);
 }

@@ -1,4 +1,4 @@
-// out = silu(gate) * up, elementwise.
+// out = silu(gate) * up, elementwise, with ggml's SiLU (silu.wgsl).
 
 struct Params {
     len: u32,
@@ -19,6 +19,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.len) {
         return;
     }
-    let g = gate[i];
-    out[i] = g / (1.0 + exp(-g)) * up[i];
+    out[i] = v_silu(gate[i]) * up[i];
 }

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use rollama_shaders::{Access, Shader};
+use rollama_shaders::{Access, Arith, Shader};
 
 use super::profile::Profiler;
 
@@ -85,8 +85,9 @@ pub(crate) fn open(software: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu:
     }
     let desc = wgpu::DeviceDescriptor {
         label: Some("rollama"),
-        // Timestamps cost nothing until a profiler writes them (see `profile.rs`).
-        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+        // Timestamps cost nothing until a profiler writes them (see `profile.rs`); f64
+        // arithmetic lets kernels round as the CPU backend does (see `Kernels::exact`).
+        required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F64),
         // Weights need the adapter's largest storage bindings, not WebGPU's 128 MiB default.
         required_limits: adapter.limits(),
         ..Default::default()
@@ -106,11 +107,17 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
-    /// Compiles `shader`. Binding 0 (params) and the `data_bindings` take dynamic offsets.
-    pub(crate) fn new(device: &wgpu::Device, id: u32, shader: &Shader, data_bindings: &'static [u32]) -> Kernel {
+    /// Compiles `shader` with the `arith` part where it takes one. Binding 0 (params) and the `data_bindings` take dynamic offsets.
+    pub(crate) fn new(
+        device: &wgpu::Device,
+        id: u32,
+        shader: &Shader,
+        arith: Arith,
+        data_bindings: &'static [u32],
+    ) -> Kernel {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(shader.name),
-            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            source: wgpu::ShaderSource::Wgsl(shader.source(arith).into()),
         });
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,

@@ -29,6 +29,7 @@ use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Recorder, DATA_WIND
 pub use self::profile::{Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
+pub use rollama_shaders::Arith;
 
 /// An activation buffer: `len` f32s in device memory.
 pub struct GpuBuf {
@@ -86,6 +87,7 @@ pub struct GpuBackend {
     kernels: Arc<Kernels>,
     rec: Mutex<Recorder>,
     max_binding: u64,
+    arith: sh::Arith,
 }
 
 impl GpuBackend {
@@ -108,11 +110,26 @@ impl GpuBackend {
     }
 
     fn open(software: bool) -> Result<GpuBackend, GpuError> {
+        GpuBackend::open_with(software, None)
+    }
+
+    /// Opens the backend with the given arithmetic, or (None) the one the adapter allows:
+    /// [`sh::Arith::F64`], whose kernels round as the CPU backend's, where it has f64 and
+    /// `ROLLAMA_GPU_F64` is not `0`, else plain f32.
+    pub(crate) fn open_with(software: bool, arith: Option<sh::Arith>) -> Result<GpuBackend, GpuError> {
         let (adapter, device, queue) = device::open(software)?;
+        let has_f64 = device.features().contains(wgpu::Features::SHADER_F64);
+        let allowed = !std::env::var("ROLLAMA_GPU_F64").is_ok_and(|v| v.trim() == "0");
+        let arith = match arith {
+            Some(sh::Arith::F64) if !has_f64 => return Err(GpuError::Device("the adapter has no f64".into())),
+            Some(a) => a,
+            None if has_f64 && allowed => sh::Arith::F64,
+            None => sh::Arith::F32,
+        };
         let mut n = 0;
         let mut k = |s: &sh::Shader, data: &'static [u32]| {
             n += 1;
-            Kernel::new(&device, n, s, data)
+            Kernel::new(&device, n, s, arith, data)
         };
         let kernels = Kernels {
             get_rows: k(&sh::GET_ROWS_K, &[2]),
@@ -132,13 +149,19 @@ impl GpuBackend {
         };
         let max_binding = u64::from(device.limits().max_storage_buffer_binding_size);
         let rec = Mutex::new(Recorder::new(&device));
-        Ok(GpuBackend { adapter: adapter.get_info(), device, queue, kernels: Arc::new(kernels), rec, max_binding })
+        let adapter = adapter.get_info();
+        Ok(GpuBackend { adapter, device, queue, kernels: Arc::new(kernels), rec, max_binding, arith })
     }
 
     /// The adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
     pub fn adapter_name(&self) -> String {
         let a = &self.adapter;
         format!("{} ({:?}, {:?})", a.name, a.backend, a.device_type)
+    }
+
+    /// The arithmetic of the kernels: F64 where they round as the CPU backend's.
+    pub fn arith(&self) -> sh::Arith {
+        self.arith
     }
 
     /// Overwrites the first `data.len()` values of `x` with `data`, after every op recorded
@@ -239,7 +262,11 @@ impl Backend for GpuBackend {
     type Kv = GpuKv;
 
     fn name(&self) -> String {
-        format!("gpu ({})", self.adapter_name())
+        let arith = match self.arith {
+            sh::Arith::F64 => "f64 steps, CPU rounding",
+            sh::Arith::F32 => "f32",
+        };
+        format!("gpu ({}; {arith})", self.adapter_name())
     }
 
     fn load_weight(&self, src: WeightSource<'_>) -> Result<GpuWeight, ModelError> {

@@ -1,5 +1,7 @@
 //! Every op of the GPU backend against the CPU backend on random data, at sizes that are not
-//! multiples of the workgroup sizes, each within a per-op normalized mean squared error.
+//! multiples of the workgroup sizes, each within a per-op normalized mean squared error, with
+//! both arith parts (f64 where the adapter has it, plain f32); and, with f64, the ops of the
+//! llama architecture and the Q4_0/Q4_1/Q5_0/Q8_0 matmuls equal to the CPU's to the bit.
 //!
 //! The tests run on whatever Vulkan adapter exists (lavapipe, Mesa's software driver, counts).
 //! Without one they print a note and pass, unless `ROLLAMA_REQUIRE_GPU=1` (set by CI after
@@ -11,7 +13,7 @@ use half::f16;
 use rollama_kernels::GgmlType;
 use wgpu::util::DeviceExt;
 
-use super::{GpuBackend, GpuBuf};
+use super::{Arith, GpuBackend, GpuBuf};
 use crate::backend::{Attention, Backend, CpuBackend, KvShape, Rope, RopeKind, WeightSource};
 use crate::gguf::{GgufFile, GgufWriter};
 
@@ -32,6 +34,18 @@ pub(crate) fn gpu() -> Option<&'static GpuBackend> {
         }
     })
     .as_ref()
+}
+
+/// The shared backend, then (where that one has f64 steps) one with plain f32 arithmetic.
+fn backends() -> Vec<&'static GpuBackend> {
+    static F32: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    let Some(g) = gpu() else { return Vec::new() };
+    let mut v = vec![g];
+    if g.arith() == Arith::F64 {
+        let f32 = F32.get_or_init(|| Some(GpuBackend::open_with(true, Some(Arith::F32)).expect("the same adapter")));
+        v.extend(f32.as_ref());
+    }
+    v
 }
 
 fn cpu() -> CpuBackend {
@@ -89,6 +103,17 @@ fn check(op: &str, got: &[f32], want: &[f32], tol: f64) {
     let e = nmse(got, want);
     eprintln!("{op}: nmse {e:e}");
     assert!(e <= tol, "{op}: nmse {e:e} > {tol:e}");
+}
+
+/// Asserts `got` equals `want` to the bit (0 and -0 aside).
+fn same_bits(op: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len());
+    let bad: Vec<usize> =
+        (0..want.len()).filter(|&i| got[i] != want[i] && !(got[i].is_nan() && want[i].is_nan())).collect();
+    if let Some(&i) = bad.first() {
+        panic!("{op}: {} of {} differ; first at {i}: gpu {:e} cpu {:e}", bad.len(), want.len(), got[i], want[i]);
+    }
+    eprintln!("{op}: all {} equal", want.len());
 }
 
 /// Random bytes of a `[rows, cols]` matrix in `ty`, with every scale field set to a sane f16
@@ -156,37 +181,39 @@ fn cols_for(ty: GgmlType) -> usize {
 
 #[test]
 fn get_rows_every_type() {
-    let Some(g) = gpu() else { return };
-    let mut rng = Rng(1);
-    for ty in TYPES {
-        let (rows, cols) = (19, cols_for(ty));
-        let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
-        let (cw, gw) = weights(&file, g);
-        let ids = [3u32, 0, 18, 7, 7, 11];
-        let mut want = vec![0f32; ids.len() * cols];
-        cpu().get_rows(&cw, &ids, &mut want);
-        let mut out = g.buffer(ids.len() * cols);
-        g.get_rows(&gw, &ids, &mut out);
-        check(&format!("get_rows {}", ty.name()), &read(g, &out, want.len()), &want, 1e-14);
+    for g in backends() {
+        let mut rng = Rng(1);
+        for ty in TYPES {
+            let (rows, cols) = (19, cols_for(ty));
+            let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+            let (cw, gw) = weights(&file, g);
+            let ids = [3u32, 0, 18, 7, 7, 11];
+            let mut want = vec![0f32; ids.len() * cols];
+            cpu().get_rows(&cw, &ids, &mut want);
+            let mut out = g.buffer(ids.len() * cols);
+            g.get_rows(&gw, &ids, &mut out);
+            check(&format!("get_rows {}", ty.name()), &read(g, &out, want.len()), &want, 1e-14);
+        }
     }
 }
 
 #[test]
 fn matmul_every_type() {
-    let Some(g) = gpu() else { return };
-    let mut rng = Rng(2);
-    for ty in TYPES {
-        // 37 weight rows, activation batches of 1 (decoding), 3 and 13 (tiles of 8 and a rest).
-        let (rows, cols) = (37, cols_for(ty));
-        let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
-        let (cw, gw) = weights(&file, g);
-        for n in [1, 3, 13] {
-            let x = rng.vec(n * cols);
-            let mut want = vec![0f32; n * rows];
-            cpu().matmul(&cw, &x, n, &mut want);
-            let mut out = g.buffer(n * rows);
-            g.matmul(&gw, &upload(g, &x), n, &mut out);
-            check(&format!("matmul {} n={n}", ty.name()), &read(g, &out, want.len()), &want, 1e-11);
+    for g in backends() {
+        let mut rng = Rng(2);
+        for ty in TYPES {
+            // 37 weight rows, activation batches of 1 (decoding), 3 and 13 (tiles of 8 and a rest).
+            let (rows, cols) = (37, cols_for(ty));
+            let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+            let (cw, gw) = weights(&file, g);
+            for n in [1, 3, 13] {
+                let x = rng.vec(n * cols);
+                let mut want = vec![0f32; n * rows];
+                cpu().matmul(&cw, &x, n, &mut want);
+                let mut out = g.buffer(n * rows);
+                g.matmul(&gw, &upload(g, &x), n, &mut out);
+                check(&format!("matmul {} n={n}", ty.name()), &read(g, &out, want.len()), &want, 1e-11);
+            }
         }
     }
 }
@@ -230,83 +257,98 @@ fn profiling_and_timed_kernels() {
 
 #[test]
 fn rms_norm_and_bias() {
-    let Some(g) = gpu() else { return };
-    let mut rng = Rng(3);
-    let (rows, width) = (5, 300);
-    let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&rng.vec(width)).to_vec());
-    let (cw, gw) = weights(&file, g);
-    let x = rng.vec(rows * width);
-    let mut want = vec![0f32; rows * width];
-    cpu().rms_norm(&x, &cw, 1e-6, rows, width, &mut want);
-    let mut out = g.buffer(rows * width);
-    g.rms_norm(&upload(g, &x), &gw, 1e-6, rows, width, &mut out);
-    check("rms_norm", &read(g, &out, want.len()), &want, 1e-12);
+    for g in backends() {
+        let mut rng = Rng(3);
+        let (rows, width) = (5, 300);
+        let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&rng.vec(width)).to_vec());
+        let (cw, gw) = weights(&file, g);
+        let x = rng.vec(rows * width);
+        let mut want = vec![0f32; rows * width];
+        cpu().rms_norm(&x, &cw, 1e-6, rows, width, &mut want);
+        let mut out = g.buffer(rows * width);
+        g.rms_norm(&upload(g, &x), &gw, 1e-6, rows, width, &mut out);
+        check("rms_norm", &read(g, &out, want.len()), &want, 1e-12);
 
-    cpu().add_bias(&mut want, &cw, rows);
-    g.add_bias(&mut out, &gw, rows);
-    check("add_bias", &read(g, &out, want.len()), &want, 1e-14);
+        cpu().add_bias(&mut want, &cw, rows);
+        g.add_bias(&mut out, &gw, rows);
+        check("add_bias", &read(g, &out, want.len()), &want, 1e-14);
+    }
 }
 
 #[test]
 fn rope_both_kinds() {
-    let Some(g) = gpu() else { return };
-    let mut rng = Rng(4);
-    let (n_heads, head_dim, rows, pos0) = (3, 40, 6, 1000);
-    for (kind, n_dims, factors) in [
-        (RopeKind::Normal, 40, None),
-        (RopeKind::Neox, 40, None),
-        (RopeKind::Neox, 32, Some(Arc::new((0..16).map(|i| 1.0 + i as f32 * 0.5).collect::<Vec<_>>()))),
-        (RopeKind::Normal, 24, Some(Arc::new((0..12).map(|i| 1.0 + i as f32).collect::<Vec<_>>()))),
-    ] {
-        let rope = Rope { kind, n_dims, freq_base: 10000.0, freq_scale: 0.5, freq_factors: factors };
-        let mut want = rng.vec(rows * n_heads * head_dim);
-        let mut x = upload(g, &want);
-        cpu().rope(&mut want, &rope, n_heads, head_dim, pos0, rows);
-        g.rope(&mut x, &rope, n_heads, head_dim, pos0, rows);
-        check(&format!("rope {kind:?} n_dims={n_dims}"), &read(g, &x, want.len()), &want, 1e-12);
+    for g in backends() {
+        let mut rng = Rng(4);
+        let (n_heads, head_dim, rows, pos0) = (3, 40, 6, 1000);
+        for (kind, n_dims, factors) in [
+            (RopeKind::Normal, 40, None),
+            (RopeKind::Neox, 40, None),
+            (RopeKind::Neox, 32, Some(Arc::new((0..16).map(|i| 1.0 + i as f32 * 0.5).collect::<Vec<_>>()))),
+            (RopeKind::Normal, 24, Some(Arc::new((0..12).map(|i| 1.0 + i as f32).collect::<Vec<_>>()))),
+        ] {
+            let rope = Rope { kind, n_dims, freq_base: 10000.0, freq_scale: 0.5, freq_factors: factors };
+            let mut want = rng.vec(rows * n_heads * head_dim);
+            let mut x = upload(g, &want);
+            cpu().rope(&mut want, &rope, n_heads, head_dim, pos0, rows);
+            g.rope(&mut x, &rope, n_heads, head_dim, pos0, rows);
+            check(&format!("rope {kind:?} n_dims={n_dims}"), &read(g, &x, want.len()), &want, 1e-12);
+        }
     }
 }
 
 #[test]
 fn elementwise_ops() {
-    let Some(g) = gpu() else { return };
-    let mut rng = Rng(5);
-    let len = 1000;
-    let (a, b) = (rng.vec(len).iter().map(|v| v * 6.0).collect::<Vec<_>>(), rng.vec(len));
-    let (ga, gb) = (upload(g, &a), upload(g, &b));
+    for g in backends() {
+        let mut rng = Rng(5);
+        let len = 1000;
+        let (a, b) = (rng.vec(len).iter().map(|v| v * 6.0).collect::<Vec<_>>(), rng.vec(len));
+        let (ga, gb) = (upload(g, &a), upload(g, &b));
 
-    let mut want = vec![0f32; len];
-    let mut out = g.buffer(len);
-    cpu().swiglu(&a, &b, len, &mut want);
-    g.swiglu(&ga, &gb, len, &mut out);
-    check("swiglu", &read(g, &out, len), &want, 1e-12);
+        let mut want = vec![0f32; len];
+        let mut out = g.buffer(len);
+        cpu().swiglu(&a, &b, len, &mut want);
+        g.swiglu(&ga, &gb, len, &mut out);
+        check("swiglu", &read(g, &out, len), &want, 1e-12);
 
-    cpu().geglu(&a, &b, len, &mut want);
-    g.geglu(&ga, &gb, len, &mut out);
-    check("geglu", &read(g, &out, len), &want, 1e-9);
+        cpu().geglu(&a, &b, len, &mut want);
+        g.geglu(&ga, &gb, len, &mut out);
+        check("geglu", &read(g, &out, len), &want, 1e-9);
 
-    let mut x = a.clone();
-    let mut gx = upload(g, &a);
-    cpu().scale(&mut x, 0.37, len);
-    g.scale(&mut gx, 0.37, len);
-    check("scale", &read(g, &gx, len), &x, 0.0);
+        let mut x = a.clone();
+        let mut gx = upload(g, &a);
+        cpu().scale(&mut x, 0.37, len);
+        g.scale(&mut gx, 0.37, len);
+        check("scale", &read(g, &gx, len), &x, 0.0);
 
-    cpu().softcap(&mut x, 1.3, len);
-    g.softcap(&mut gx, 1.3, len);
-    check("softcap", &read(g, &gx, len), &x, 1e-12);
+        cpu().softcap(&mut x, 1.3, len);
+        g.softcap(&mut gx, 1.3, len);
+        check("softcap", &read(g, &gx, len), &x, 1e-12);
 
-    cpu().add(&mut x, &b, len);
-    g.add(&mut gx, &gb, len);
-    check("add", &read(g, &gx, len), &x, 1e-14);
+        cpu().add(&mut x, &b, len);
+        g.add(&mut gx, &gb, len);
+        check("add", &read(g, &gx, len), &x, 1e-14);
 
-    // Rows 2..5 of `a` (width 100) to rows 6..9 of `x`.
-    cpu().copy_rows(&a, 2, &mut x, 6, 3, 100);
-    g.copy_rows(&ga, 2, &mut gx, 6, 3, 100);
-    check("copy_rows", &read(g, &gx, len), &x, 1e-12);
+        // Rows 2..5 of `a` (width 100) to rows 6..9 of `x`.
+        cpu().copy_rows(&a, 2, &mut x, 6, 3, 100);
+        g.copy_rows(&ga, 2, &mut gx, 6, 3, 100);
+        check("copy_rows", &read(g, &gx, len), &x, 1e-12);
+    }
 }
 
-/// Prefills a cache over two batches and attends a third, on both backends.
+/// Prefills a cache over two batches and attends a third, on both backends; `exact` asks
+/// for bit-equal results instead of the tolerance.
 fn attention_case(g: &GpuBackend, rng: &mut Rng, a: Attention, window: Option<usize>, batches: [usize; 3]) {
+    attention_with(g, rng, a, window, batches, false)
+}
+
+fn attention_with(
+    g: &GpuBackend,
+    rng: &mut Rng,
+    a: Attention,
+    window: Option<usize>,
+    batches: [usize; 3],
+    exact: bool,
+) {
     let kw = a.n_head_kv * a.head_dim;
     let qw = a.n_head * a.head_dim;
     let n_ctx = 64;
@@ -323,7 +365,11 @@ fn attention_case(g: &GpuBackend, rng: &mut Rng, a: Attention, window: Option<us
         let mut out = g.buffer(rows * qw);
         g.attention(&gq, &gk, &gv, &gkv, 0, &a, pos, rows, &mut out);
         let what = format!("attention {a:?} window={window:?} batch {i} ({rows} rows at {pos})");
-        check(&what, &read(g, &out, want.len()), &want, 1e-7);
+        if exact {
+            same_bits(&what, &read(g, &out, want.len()), &want);
+        } else {
+            check(&what, &read(g, &out, want.len()), &want, 1e-7);
+        }
         c.kv_store(&mut ckv, 0, &k, &v, pos, rows);
         g.kv_store(&mut gkv, 0, &gk, &gv, pos, rows);
         pos += rows;
@@ -332,15 +378,87 @@ fn attention_case(g: &GpuBackend, rng: &mut Rng, a: Attention, window: Option<us
 
 #[test]
 fn attention_variants() {
+    for g in backends() {
+        let mut rng = Rng(6);
+        let base = Attention { n_head: 6, n_head_kv: 2, head_dim: 80, scale: 0.11, window: None, softcap: None };
+        attention_case(g, &mut rng, base, None, [7, 5, 1]);
+        attention_case(g, &mut rng, Attention { softcap: Some(1.5), ..base }, None, [3, 1, 4]);
+        // A sliding window over a ring shorter than the first batch.
+        attention_case(g, &mut rng, Attention { window: Some(4), ..base }, Some(4), [7, 2, 3]);
+        let big = Attention { n_head: 4, n_head_kv: 4, head_dim: 256, scale: 0.06, window: None, softcap: Some(50.0) };
+        attention_case(g, &mut rng, big, None, [2, 1, 1]);
+        let small = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, window: None, softcap: None };
+        attention_case(g, &mut rng, small, None, [5, 1, 1]);
+    }
+}
+
+/// With f64 steps, the ops of the llama architecture and the Q4_0/Q4_1/Q5_0/Q8_0 matmuls give
+/// the CPU backend's results to the bit (on which end-to-end equality of greedy decoding rests:
+/// one differently rounded activation can flip a Q8 rounding, and the difference grows).
+#[test]
+fn llama_ops_round_as_the_cpu_with_f64() {
     let Some(g) = gpu() else { return };
-    let mut rng = Rng(6);
-    let base = Attention { n_head: 6, n_head_kv: 2, head_dim: 80, scale: 0.11, window: None, softcap: None };
-    attention_case(g, &mut rng, base, None, [7, 5, 1]);
-    attention_case(g, &mut rng, Attention { softcap: Some(1.5), ..base }, None, [3, 1, 4]);
-    // A sliding window over a ring shorter than the first batch.
-    attention_case(g, &mut rng, Attention { window: Some(4), ..base }, Some(4), [7, 2, 3]);
-    let big = Attention { n_head: 4, n_head_kv: 4, head_dim: 256, scale: 0.06, window: None, softcap: Some(50.0) };
-    attention_case(g, &mut rng, big, None, [2, 1, 1]);
-    let small = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, window: None, softcap: None };
-    attention_case(g, &mut rng, small, None, [5, 1, 1]);
+    if g.arith() != Arith::F64 {
+        eprintln!("skipping: the adapter has no f64");
+        return;
+    }
+    let mut rng = Rng(30);
+    // Values over several orders of magnitude, as activations are.
+    let spread = |rng: &mut Rng, n: usize| -> Vec<f32> {
+        (0..n).map(|_| rng.f() * 10f32.powi((rng.next() % 5) as i32 - 2)).collect()
+    };
+    for width in [576, 300] {
+        let rows = 6;
+        let w = spread(&mut rng, width);
+        let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&w).to_vec());
+        let (cw, gw) = weights(&file, g);
+        let x = spread(&mut rng, rows * width);
+        let mut want = vec![0f32; rows * width];
+        cpu().rms_norm(&x, &cw, 1e-5, rows, width, &mut want);
+        let mut out = g.buffer(rows * width);
+        g.rms_norm(&upload(g, &x), &gw, 1e-5, rows, width, &mut out);
+        same_bits(&format!("rms_norm width {width}"), &read(g, &out, want.len()), &want);
+    }
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0] {
+        for cols in [320, 576] {
+            let rows = 37;
+            let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+            let (cw, gw) = weights(&file, g);
+            for n in [1, 3, 13] {
+                let x = spread(&mut rng, n * cols);
+                let mut want = vec![0f32; n * rows];
+                cpu().matmul(&cw, &x, n, &mut want);
+                let mut out = g.buffer(n * rows);
+                g.matmul(&gw, &upload(g, &x), n, &mut out);
+                same_bits(&format!("matmul {} {cols} n={n}", ty.name()), &read(g, &out, want.len()), &want);
+            }
+        }
+    }
+    for kind in [RopeKind::Normal, RopeKind::Neox] {
+        let (n_heads, head_dim, rows) = (3, 64, 5);
+        let rope = Rope { kind, n_dims: 64, freq_base: 100000.0, freq_scale: 1.0, freq_factors: None };
+        let mut want = spread(&mut rng, rows * n_heads * head_dim);
+        let mut x = upload(g, &want);
+        cpu().rope(&mut want, &rope, n_heads, head_dim, 777, rows);
+        g.rope(&mut x, &rope, n_heads, head_dim, 777, rows);
+        same_bits(&format!("rope {kind:?}"), &read(g, &x, want.len()), &want);
+    }
+    let len = 4099;
+    let (a, b) = (spread(&mut rng, len).iter().map(|v| v * 3.0).collect::<Vec<_>>(), spread(&mut rng, len));
+    let (ga, gb) = (upload(g, &a), upload(g, &b));
+    let mut want = vec![0f32; len];
+    let mut out = g.buffer(len);
+    cpu().swiglu(&a, &b, len, &mut want);
+    g.swiglu(&ga, &gb, len, &mut out);
+    same_bits("swiglu", &read(g, &out, len), &want);
+    let mut x = a.clone();
+    let mut gx = upload(g, &a);
+    cpu().add(&mut x, &b, len);
+    g.add(&mut gx, &gb, len);
+    same_bits("add", &read(g, &gx, len), &x);
+    // SmolLM2's heads, and a head whose width leaves a tail past the 64-wide steps.
+    let smol = Attention { n_head: 9, n_head_kv: 3, head_dim: 64, scale: 0.125, window: None, softcap: None };
+    attention_with(g, &mut rng, smol, None, [7, 5, 1], true);
+    let tail = Attention { n_head: 6, n_head_kv: 2, head_dim: 80, scale: 0.11, window: None, softcap: None };
+    attention_with(g, &mut rng, tail, None, [6, 1, 3], true);
 }

@@ -1,0 +1,80 @@
+// out[t] = W · x[t] for the weight types whose ggml x86 dot product keeps eight f32 lanes:
+// Q4_0, Q4_1, Q5_0 and Q8_0 against Q8_0/Q8_1 activations. There, lane l of a row's
+// accumulator takes, block after block, fma(d_w * d_a, (integer dot of the block's elements
+// 4l..4l+3), lane), and the row's result is the lanes' sum in the order of `hsum_float_8`
+// ((l + l+4), then (0 + 2) + (1 + 3)), plus Q4_1's sum of m_w * s_a. This kernel does the
+// same: invocation l of a row's eight is lane l, and the tree below is that order, so with
+// an exact fmaf (arith_f64.wgsl) each result is the CPU backend's to the bit.
+//
+// The type's part (mm_<type>.wgsl) supplies `load_lane(ro, u, l)` (lane l's four weights of
+// block u of the row at byte ro into `wq4`, its scale into `wd`) and `unit_extra(ao, e)`
+// (Q4_1's offset term; the others return e). One workgroup computes RPW weight rows against
+// a tile of TN activation rows, so the weights are decoded once per tile.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    n: u32,
+    row_bytes: u32,
+    units: u32,
+    a_row: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> a: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 64u;
+const LANES: u32 = 8u;
+const RPW: u32 = 8u;
+const TN: u32 = 8u;
+var<workgroup> part: array<f32, 512>;
+
+var<private> wq4: vec4<i32>;
+var<private> wd: f32;
+
+// Lane l's integer dot: its four weights times bytes 4l..4l+3 of the activation block at ao.
+fn lane_idot(ao: u32, l: u32) -> i32 {
+    let word = a[ao + l];
+    return wq4.x * sx8(word & 0xffu) + wq4.y * sx8((word >> 8u) & 0xffu) + wq4.z * sx8((word >> 16u) & 0xffu)
+        + wq4.w * sx8(word >> 24u);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let r = (wid.x + wid.y * nwg.x) * RPW + lid / LANES;
+    let lane = lid % LANES;
+    let t0 = wid.z * TN;
+    let nt = min(TN, p.n - t0);
+    var acc: array<f32, 8>;
+    var extra: array<f32, 8>;
+    if (r < p.rows) {
+        for (var u = 0u; u < p.units; u++) {
+            load_lane(r * p.row_bytes, u, lane);
+            for (var j = 0u; j < nt; j++) {
+                let ao = (t0 + j) * p.a_row + u * 10u;
+                acc[j] = fmaf(wd * bitcast<f32>(a[ao + 8u]), f32(lane_idot(ao, lane)), acc[j]);
+                extra[j] = unit_extra(ao, extra[j]);
+            }
+        }
+    }
+    for (var j = 0u; j < TN; j++) {
+        part[j * WG + lid] = acc[j];
+    }
+    workgroupBarrier();
+    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            for (var j = 0u; j < TN; j++) {
+                part[j * WG + lid] += part[j * WG + lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    // Lane j writes activation row j's result (every lane has the same `extra`).
+    if (r < p.rows && lane < nt) {
+        out[(t0 + lane) * p.rows + r] = part[lane * WG + lid - lane] + extra[lane];
+    }
+}
