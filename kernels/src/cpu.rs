@@ -98,7 +98,7 @@ pub fn capped(cap: Level) -> Level {
     if !Level::ladder().contains(&cap) {
         return detected();
     }
-    Level::ladder().iter().copied().filter(|&l| l <= cap && supports(l)).last().unwrap_or(Level::Scalar)
+    Level::ladder().iter().copied().rfind(|&l| l <= cap && supports(l)).unwrap_or(Level::Scalar)
 }
 
 /// The level kernels run at: `detected()` capped by `ROLLAMA_CPU`. Read once and cached.

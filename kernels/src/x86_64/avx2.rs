@@ -124,7 +124,7 @@ pub(crate) fn nibbles(qs: &[u8]) -> __m256i {
 /// The 32 bits of `qh` as bytes: 0xFF where bit i is set, 0 elsewhere.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn bits_to_bytes(qh: [u8; 4]) -> __m256i {
+pub(crate) fn bits_to_bytes(qh: [u8; 4]) -> __m256i {
     // Byte i takes source byte i / 8; shuffles work per 128-bit lane, and the word is
     // broadcast, so the high lane can name bytes 2 and 3 by their in-lane index too.
     let spread = _mm256_shuffle_epi8(

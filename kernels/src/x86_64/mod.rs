@@ -2,8 +2,10 @@
 //!
 //! `avx2` holds the AVX2+FMA+F16C versions of the activation quantizers and of the dot products
 //! of the common weight types; `avx2_k` those of the k-quants; `avx2_more` those of Q2_K, Q3_K and
-//! IQ4_XS; `avx512` and `avx512_k` AVX-512 VNNI versions of the hot dot products, bit-identical to
-//! the AVX2 ones; `gemm512` register-tiled AVX-512 products of several weight rows with four
+//! IQ4_XS; `avxvnni` AVX-VNNI (VEX) versions of the 32-element formats' dot products,
+//! bit-identical to the AVX2 ones (and an EVEX twin of the same source, which tests run);
+//! `avx512` and `avx512_k` AVX-512 VNNI versions of the hot dot products, bit-identical to the
+//! AVX2 ones; `gemm512` register-tiled AVX-512 products of several weight rows with four
 //! activation rows, bit-identical to the dot products; `gemm512_k` the same for Q4_K in
 //! llama.cpp's repacked-gemm order; `activation` the SiLU-gated activation.
 //! Each entry point is a `#[target_feature] unsafe fn`; the adapters below give them the
@@ -18,6 +20,7 @@ pub mod avx2_k;
 pub mod avx2_more;
 pub mod avx512;
 pub mod avx512_k;
+pub mod avxvnni;
 pub mod gemm512;
 pub mod gemm512_k;
 
@@ -119,9 +122,46 @@ pub(crate) fn upgrade(t: &mut Table, level: Level) {
     t.set_dot(BF16, avx2::vec_dot_bf16);
     t.dot_f32 = avx2::dot_f32;
     t.axpy = avx2::axpy;
+    // The ladder is not nested: an AVX-512 CPU need not have the VEX AVX-VNNI (Zen 4 lacks it),
+    // so the levels above keep AVX2's kernels where they have none of their own.
+    if level == Level::AvxVnni {
+        upgrade_avxvnni(t);
+    }
     if level >= Level::Avx512 {
         upgrade_avx512(t);
     }
+}
+
+simd_dot!(dot_q4_0_vnni, avxvnni::vex::vec_dot_q4_0, BlockQ4_0, BlockQ8_0);
+simd_dot!(dot_q4_1_vnni, avxvnni::vex::vec_dot_q4_1, BlockQ4_1, BlockQ8_1);
+simd_dot!(dot_q5_0_vnni, avxvnni::vex::vec_dot_q5_0, BlockQ5_0, BlockQ8_0);
+simd_dot!(dot_q5_1_vnni, avxvnni::vex::vec_dot_q5_1, BlockQ5_1, BlockQ8_1);
+simd_dot!(dot_q8_0_vnni, avxvnni::vex::vec_dot_q8_0, BlockQ8_0, BlockQ8_0);
+simd_dot!(dot_iq4_nl_vnni, avxvnni::vex::vec_dot_iq4_nl, BlockIq4Nl, BlockQ8_0);
+simd_dot4!(dot4_q4_0_vnni, avxvnni::vex::vec_dot_q4_0_x4, BlockQ4_0, BlockQ8_0);
+simd_dot4!(dot4_q4_1_vnni, avxvnni::vex::vec_dot_q4_1_x4, BlockQ4_1, BlockQ8_1);
+simd_dot4!(dot4_q5_0_vnni, avxvnni::vex::vec_dot_q5_0_x4, BlockQ5_0, BlockQ8_0);
+simd_dot4!(dot4_q5_1_vnni, avxvnni::vex::vec_dot_q5_1_x4, BlockQ5_1, BlockQ8_1);
+simd_dot4!(dot4_q8_0_vnni, avxvnni::vex::vec_dot_q8_0_x4, BlockQ8_0, BlockQ8_0);
+simd_dot4!(dot4_iq4_nl_vnni, avxvnni::vex::vec_dot_iq4_nl_x4, BlockIq4Nl, BlockQ8_0);
+
+/// Installs the AVX-VNNI kernels over the AVX2 ones (only for `Level::AvxVnni`, which
+/// `cpu::supports` grants only with AVX2, FMA, F16C and AVX-VNNI). Each gives the AVX2 kernel's
+/// result bit for bit (see `avxvnni`), so this level changes speed only, never output.
+fn upgrade_avxvnni(t: &mut Table) {
+    use GgmlType::*;
+    t.set_dot(Q4_0, dot_q4_0_vnni);
+    t.set_dot(Q4_1, dot_q4_1_vnni);
+    t.set_dot(Q5_0, dot_q5_0_vnni);
+    t.set_dot(Q5_1, dot_q5_1_vnni);
+    t.set_dot(Q8_0, dot_q8_0_vnni);
+    t.set_dot(IQ4_NL, dot_iq4_nl_vnni);
+    t.set_dot4(Q4_0, dot4_q4_0_vnni);
+    t.set_dot4(Q4_1, dot4_q4_1_vnni);
+    t.set_dot4(Q5_0, dot4_q5_0_vnni);
+    t.set_dot4(Q5_1, dot4_q5_1_vnni);
+    t.set_dot4(Q8_0, dot4_q8_0_vnni);
+    t.set_dot4(IQ4_NL, dot4_iq4_nl_vnni);
 }
 
 simd_dot!(dot_q4_0_512, avx512::vec_dot_q4_0, BlockQ4_0, BlockQ8_0);
