@@ -33,7 +33,7 @@ mod x86_64;
 mod tests;
 
 pub use error::KernelError;
-pub use matmul::{matmul, WeightView};
+pub use matmul::{matmul, matmul_many, WeightView};
 pub use pool::{default_threads, with_thread_limit, ThreadPool};
 pub use quant::float::{bf16_to_f32, f32_to_bf16};
 pub use types::{GgmlType, QK_K};

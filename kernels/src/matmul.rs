@@ -11,6 +11,7 @@
 //! scratch vector reused across calls.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use crate::dispatch::{self, Table, TypeKernels};
 use crate::pool::ThreadPool;
@@ -211,31 +212,9 @@ fn run_dots(
                 t0 = n4;
             }
         }
-        if n == 1 {
-            if let Some(rows4) = k.rows4 {
-                // Decoding: four weight rows at a time against the one activation row.
-                let mut r = r0;
-                while r + 4 <= r1 {
-                    // The four rows are read interleaved, which hides them from the hardware's
-                    // stream prefetcher when rows are short; fetch the next four ahead.
-                    prefetch(&wdata[((r + 4) * w_row).min(wdata.len())..((r + 8) * w_row).min(wdata.len())]);
-                    let wr = |j: usize| &wdata[(r + j) * w_row..(r + j + 1) * w_row];
-                    // SAFETY: the table was built for a level the CPU supports.
-                    let v = unsafe { rows4([wr(0), wr(1), wr(2), wr(3)], act(0)) };
-                    for (j, v) in v.into_iter().enumerate() {
-                        // SAFETY: row r + j is in this task's chunk, and r + j < rows =
-                        // out.len() (n = 1); `out` outlives `run`.
-                        unsafe { *dst.get().add(r + j) = v };
-                    }
-                    r += 4;
-                }
-                for r in r..r1 {
-                    // SAFETY: the table was built for a level the CPU supports; the write as
-                    // above.
-                    unsafe { *dst.get().add(r) = (k.dot)(&wdata[r * w_row..(r + 1) * w_row], act(0)) };
-                }
-                return;
-            }
+        if n == 1 && k.rows4.is_some() {
+            decode_rows(k, wdata, w_row, act(0), r0..r1, dst);
+            return;
         }
         while t0 < n {
             let t1 = (t0 + TILE_T).min(n);
@@ -261,6 +240,113 @@ fn run_dots(
             t0 = t1;
         }
     });
+}
+
+/// One activation row (`act`) times weight rows `rows` of `wdata`, into `dst[r]`: four rows at
+/// a time where the type has a four-row kernel, each result bit-identical to `k.dot`.
+fn decode_rows(k: TypeKernels, wdata: &[u8], w_row: usize, act: &[u8], rows: Range<usize>, dst: SharedMut<f32>) {
+    let (mut r, r1) = (rows.start, rows.end);
+    if let Some(rows4) = k.rows4 {
+        while r + 4 <= r1 {
+            // The four rows are read interleaved, which hides them from the hardware's stream
+            // prefetcher when rows are short; fetch the next four ahead.
+            prefetch(&wdata[((r + 4) * w_row).min(wdata.len())..((r + 8) * w_row).min(wdata.len())]);
+            let wr = |j: usize| &wdata[(r + j) * w_row..(r + j + 1) * w_row];
+            // SAFETY: the table was built for a level the CPU supports.
+            let v = unsafe { rows4([wr(0), wr(1), wr(2), wr(3)], act) };
+            for (j, v) in v.into_iter().enumerate() {
+                // SAFETY: the caller gives this task rows r0..r1 of `dst` alone, inside it.
+                unsafe { *dst.get().add(r + j) = v };
+            }
+            r += 4;
+        }
+    }
+    for r in r..r1 {
+        // SAFETY: the table was built for a level the CPU supports; the write as above.
+        unsafe { *dst.get().add(r) = (k.dot)(&wdata[r * w_row..(r + 1) * w_row], act) };
+    }
+}
+
+/// `outs[i] = ws[i] · x` for matrices that share their input (a layer's q, k and v, or its gate
+/// and up), each result what [`matmul`] gives. Decoding (`n == 1`) runs all of them as one
+/// dispatch over the pool, the input quantized once per activation format: a decode step is
+/// hundreds of small matmuls, and each dispatch ends with threads waiting for the slowest.
+/// Prompts (`n > 1`) take one [`matmul`] per matrix.
+pub fn matmul_many(
+    pool: &ThreadPool,
+    ws: &[WeightView],
+    x: &[f32],
+    n: usize,
+    outs: &mut [&mut [f32]],
+) -> Result<(), KernelError> {
+    if ws.len() != outs.len() {
+        return Err(KernelError::ShapeMismatch { what: "outputs", expected: ws.len(), got: outs.len() });
+    }
+    if n != 1 || ws.iter().any(|w| w.cols == 0) {
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            matmul(pool, *w, x, n, out)?;
+        }
+        return Ok(());
+    }
+    let table = dispatch::current();
+    // Per matrix: its kernels, row bytes, and which of the quantized inputs it reads.
+    let mut plan = Vec::with_capacity(ws.len());
+    // Quantized inputs by format, in u64s so that Q8_K's f32 fields are aligned.
+    let mut acts: Vec<(GgmlType, Vec<u64>, usize)> = Vec::new();
+    for (w, out) in ws.iter().zip(outs.iter()) {
+        let k = table.get(w.ty).ok_or(KernelError::Unsupported { ty: w.ty, op: "matmul" })?;
+        let w_row = w.check()?;
+        if x.len() != w.cols {
+            return Err(KernelError::ShapeMismatch { what: "activations", expected: w.cols, got: x.len() });
+        }
+        if out.len() != w.rows {
+            return Err(KernelError::ShapeMismatch { what: "output", expected: w.rows, got: out.len() });
+        }
+        let a = match acts.iter().position(|(t, ..)| *t == k.act) {
+            Some(a) => a,
+            None => {
+                let len = row_bytes(k.act, w.cols)?;
+                let mut buf = vec![0u64; len.div_ceil(8)];
+                let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut buf)[..len];
+                if k.act == GgmlType::F32 {
+                    // F32 weights read the input as it is.
+                    bytes.copy_from_slice(bytemuck::cast_slice(x));
+                } else {
+                    // SAFETY: the table was built for a level the CPU supports (see `dispatch`).
+                    unsafe { (k.quantize)(x, bytes) };
+                }
+                acts.push((k.act, buf, len));
+                acts.len() - 1
+            }
+        };
+        plan.push((k, w_row, a));
+    }
+    // The matrices laid end to end and cut into one chunk of bytes per thread, so that threads
+    // get equal reads whatever the types (a Q6_K row costs more than a Q5_0 one). Row r of a
+    // matrix goes to the task whose range holds its first byte, rounded to whole groups of four.
+    let total: usize = ws.iter().zip(&plan).map(|(w, p)| w.rows * p.1).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    let threads = pool.n_threads();
+    let chunk = total.div_ceil(threads);
+    let dsts: Vec<SharedMut<f32>> = outs.iter_mut().map(|o| SharedMut(o.as_mut_ptr())).collect();
+    pool.run(threads, &|task| {
+        let (b0, b1) = (task * chunk, ((task + 1) * chunk).min(total));
+        let mut first = 0;
+        for (i, w) in ws.iter().enumerate() {
+            let (k, w_row, a) = plan[i];
+            // The first row starting at or after byte b, in groups of four.
+            let row_at = |b: usize| (b.saturating_sub(first).div_ceil(w_row).next_multiple_of(4)).min(w.rows);
+            let (lo, hi) = (row_at(b0), if task + 1 == threads { w.rows } else { row_at(b1) });
+            if lo < hi {
+                let act = &bytemuck::cast_slice::<u64, u8>(&acts[a].1)[..acts[a].2];
+                decode_rows(k, w.data, w_row, act, lo..hi, dsts[i]);
+            }
+            first += w.rows * w_row;
+        }
+    });
+    Ok(())
 }
 
 /// Asks the CPU to bring `bytes` into the cache (a hint; nothing where there is no instruction).

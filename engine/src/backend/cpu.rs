@@ -158,6 +158,20 @@ impl Backend for CpuBackend {
         }
     }
 
+    fn matmul_many(&self, ws: &[&CpuWeight], x: &Vec<f32>, rows: usize, outs: &mut [&mut Vec<f32>]) {
+        if rows != 1 || ws.is_empty() {
+            // Prompts: one matmul each (the Q4_K grouping above applies per matrix).
+            ws.iter().zip(outs.iter_mut()).for_each(|(w, out)| self.matmul(w, x, rows, out));
+            return;
+        }
+        // Decoding: one dispatch over the pool for all of them.
+        let views: Vec<WeightView<'_>> = ws.iter().map(|w| w.view()).collect();
+        let cols = views[0].cols;
+        let mut dsts: Vec<&mut [f32]> = outs.iter_mut().zip(&views).map(|(o, v)| &mut o[..v.rows]).collect();
+        rollama_kernels::matmul_many(&self.pool, &views, &x[..cols], 1, &mut dsts)
+            .expect("matmul shapes are fixed by the architecture");
+    }
+
     fn add_bias(&self, x: &mut Vec<f32>, bias: &CpuWeight, rows: usize) {
         let b = bias.vector();
         for row in x[..rows * b.len()].chunks_exact_mut(b.len()) {

@@ -103,6 +103,14 @@ pub trait Backend: Send + Sync + 'static {
     /// out[t] = W · x[t] for `rows` rows; x is [rows, W.cols], out is [rows, W.rows].
     fn matmul(&self, w: &Self::Weight, x: &Self::Buf, rows: usize, out: &mut Self::Buf);
 
+    /// `outs[i] = ws[i] · x` for matrices with the same input (a layer's q, k, v; gate, up),
+    /// each what `matmul` gives; a backend may run them as one op.
+    fn matmul_many(&self, ws: &[&Self::Weight], x: &Self::Buf, rows: usize, outs: &mut [&mut Self::Buf]) {
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            self.matmul(w, x, rows, out);
+        }
+    }
+
     /// x[t] += bias for `rows` rows of the bias's width.
     fn add_bias(&self, x: &mut Self::Buf, bias: &Self::Weight, rows: usize);
 

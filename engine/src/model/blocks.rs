@@ -216,9 +216,7 @@ pub(super) fn attention<B: Backend>(
     let n = s.n;
     let (hd, hdv) = (hp.head_dim, hp.head_dim_v);
     let (q_w, k_w, v_w) = (hp.n_head * hd, hp.n_head_kv * hd, hp.n_head_kv * hdv);
-    be.matmul(&w.wq, &s.h, n, &mut s.q);
-    be.matmul(&w.wk, &s.h, n, &mut s.k);
-    be.matmul(&w.wv, &s.h, n, &mut s.v);
+    be.matmul_many(&[&w.wq, &w.wk, &w.wv], &s.h, n, &mut [&mut s.q, &mut s.k, &mut s.v]);
     tr.op(&format!("Qcur-{il}"), &s.q, n, q_w);
     tr.op(&format!("Kcur-{il}"), &s.k, n, k_w);
     tr.op(&format!("Vcur-{il}"), &s.v, n, v_w);
@@ -264,8 +262,7 @@ pub(super) fn feed_forward<B: Backend>(
 ) {
     let n = s.n;
     let len = n * hp.n_ff;
-    be.matmul(&w.gate, &s.h, n, &mut s.gate);
-    be.matmul(&w.up, &s.h, n, &mut s.up);
+    be.matmul_many(&[&w.gate, &w.up], &s.h, n, &mut [&mut s.gate, &mut s.up]);
     tr.op(&format!("ffn_gate-{il}"), &s.gate, n, hp.n_ff);
     tr.op(&format!("ffn_up-{il}"), &s.up, n, hp.n_ff);
     match act {

@@ -78,6 +78,48 @@ fn matmul_public_entry_point_and_large_n() {
 }
 
 #[test]
+fn matmul_many_equals_one_matmul_per_matrix() {
+    // Matrices of mixed types (so mixed activation formats: Q8_0, Q8_1, Q8_K, F32) and row
+    // counts, one input; 1 row (one fused dispatch) and 3 rows (one matmul each).
+    let mut rng = Rng::new(22);
+    let cols = 512;
+    let mats: Vec<(GgmlType, usize)> = vec![
+        (GgmlType::Q4_1, 37),
+        (GgmlType::Q6_K, 8),
+        (GgmlType::Q5_0, 64),
+        (GgmlType::Q4_K, 5),
+        (GgmlType::F32, 3),
+        (GgmlType::Q8_0, 21),
+    ];
+    let data: Vec<Vec<u8>> = mats.iter().map(|&(ty, rows)| weights(&mut rng, ty, rows * cols)).collect();
+    let views: Vec<WeightView> =
+        mats.iter().zip(&data).map(|(&(ty, rows), d)| WeightView::new(ty, rows, cols, d).unwrap()).collect();
+    for threads in [1, 2, 3] {
+        let pool = ThreadPool::new(threads);
+        for n in [1, 3] {
+            let x = activations(&mut rng, n * cols);
+            let mut outs: Vec<Vec<f32>> = views.iter().map(|v| vec![f32::NAN; n * v.rows]).collect();
+            let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+            crate::matmul_many(&pool, &views, &x, n, &mut refs).unwrap();
+            for (v, got) in views.iter().zip(&outs) {
+                let mut want = vec![0.0; n * v.rows];
+                crate::matmul(&pool, *v, &x, n, &mut want).unwrap();
+                let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{} n = {n} threads = {threads}", v.ty);
+            }
+        }
+    }
+    // Shapes are checked as matmul checks them.
+    let pool = ThreadPool::new(2);
+    let x = activations(&mut rng, cols);
+    let mut a = vec![0.0; 37];
+    let mut b = vec![0.0; 7];
+    assert!(crate::matmul_many(&pool, &views[..2], &x, 1, &mut [&mut a, &mut b]).is_err());
+    assert!(crate::matmul_many(&pool, &views[..2], &x[1..], 1, &mut [&mut a[..], &mut b[..]]).is_err());
+    assert!(crate::matmul_many(&pool, &views[..2], &x, 1, &mut [&mut a[..]]).is_err());
+}
+
+#[test]
 fn malformed_inputs_are_errors() {
     let pool = ThreadPool::new(2);
     let w = vec![0u8; 4 * 20]; // 4 rows of 32 Q4_1 weights

@@ -351,6 +351,26 @@ impl Backend for GpuBackend {
         self.record_matmul(&mut rec, w, a, rows, out);
     }
 
+    fn matmul_many(&self, ws: &[&GpuWeight], x: &GpuBuf, rows: usize, outs: &mut [&mut GpuBuf]) {
+        if rows == 0 {
+            return;
+        }
+        // The input is quantized once for every run of matrices that read the same format.
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let mut act: Option<(sh::ActFormat, Option<(wgpu::Buffer, u64)>)> = None;
+        for (w, out) in ws.iter().zip(outs.iter_mut()) {
+            let fmt = self.matmul_kernel(w).1.act;
+            if act.as_ref().is_none_or(|(f, _)| *f != fmt) {
+                act = Some((fmt, self.quantize_act(&mut rec, w, x, rows)));
+            }
+            let a = match &act {
+                Some((_, Some((b, id)))) => Bind::Buf(b, *id),
+                _ => buf(x),
+            };
+            self.record_matmul(&mut rec, w, a, rows, out);
+        }
+    }
+
     fn add_bias(&self, x: &mut GpuBuf, bias: &GpuWeight, rows: usize) {
         let b = bias.cols;
         self.elementwise(&self.kernels.add_bias, rows * b, 0.0, b, &[weight(bias), buf(x)]);
