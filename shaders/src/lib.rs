@@ -24,6 +24,10 @@ wgsl! {
     ARITH_F64 = "arith_f64.wgsl";
     SILU = "silu.wgsl";
     MATMUL_LANES = "matmul_lanes.wgsl";
+    LANES_Q8 = "lanes_q8.wgsl";
+    MM_Q6_K_LANES = "mm_q6_k_lanes.wgsl";
+    MATMUL_SERIAL = "matmul_serial.wgsl";
+    MM_Q4_K_SERIAL = "mm_q4_k_serial.wgsl";
     QUANT = "quant.wgsl";
     Q8_ACT = "q8_act.wgsl";
     GET_ROWS = "get_rows.wgsl";
@@ -115,7 +119,7 @@ pub const ADD_BIAS_K: Shader = s("add_bias", &[ADD_BIAS], &[R, RW]);
 pub const SCALE_K: Shader = s("scale", &[SCALE], &[RW]);
 pub const SOFTCAP_K: Shader = s("softcap", &[SOFTCAP], &[RW]);
 pub const SWIGLU_K: Shader = sa("swiglu", &[SILU, SWIGLU], &[R, R, RW]);
-pub const GEGLU_K: Shader = s("geglu", &[F16, GEGLU], &[R, R, RW]);
+pub const GEGLU_K: Shader = s("geglu", &[F16, GEGLU], &[R, R, R, RW]);
 
 /// The activation format a matmul kernel reads (ggml's `vec_dot_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,29 +152,58 @@ pub struct MatmulShader {
     pub tile: usize,
     /// Weight rows one workgroup computes (`RPW` in the body).
     pub rows_per_group: usize,
+    /// Elements per unit of the body's loop (`MatmulParams::units` = cols / unit, rounded up).
+    pub unit: usize,
 }
 
-/// A kernel on `matmul.wgsl`: 16 invocations share a row's blocks.
+/// A kernel on `matmul.wgsl`: 16 invocations share a row's blocks, 32 elements per unit.
 const fn mm(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4 }
+    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit: 32 }
 }
 
-/// A kernel on `matmul_lanes.wgsl`: 8 invocations are the 8 lanes of ggml's accumulator.
-const fn mm_lanes(name: &'static str, part: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    MatmulShader { shader: sa(name, part, &[R, R, RW]), act, tile: 8, rows_per_group: 8 }
+/// A kernel on `matmul_lanes.wgsl`: 8 invocations are the 8 lanes of ggml's accumulator; a
+/// unit is one block of `unit` elements.
+const fn mm_lanes(name: &'static str, part: &'static [&'static str], act: ActFormat, unit: usize) -> MatmulShader {
+    MatmulShader { shader: sa(name, part, &[R, R, RW]), act, tile: 8, rows_per_group: 8, unit }
 }
 
 /// Matmul kernels by ggml type id (`GgmlType as u32`).
 pub const MATMULS: &[(u32, MatmulShader)] = &[
     (0, mm("matmul_f32", &[F16, QUANT, MM_F32, MATMUL], ActFormat::F32)),
     (1, mm("matmul_f16", &[F16, QUANT, MM_F16, MATMUL], ActFormat::F32)),
-    (2, mm_lanes("matmul_q4_0", &[F16, QUANT, MM_Q4_0, MATMUL_LANES], ActFormat::Q8)),
-    (3, mm_lanes("matmul_q4_1", &[F16, QUANT, MM_Q4_1, MATMUL_LANES], ActFormat::Q8)),
-    (6, mm_lanes("matmul_q5_0", &[F16, QUANT, MM_Q5_0, MATMUL_LANES], ActFormat::Q8)),
-    (8, mm_lanes("matmul_q8_0", &[F16, QUANT, MM_Q8_0, MATMUL_LANES], ActFormat::Q8)),
+    (2, mm_lanes("matmul_q4_0", &[F16, QUANT, MM_Q4_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (3, mm_lanes("matmul_q4_1", &[F16, QUANT, MM_Q4_1, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (6, mm_lanes("matmul_q5_0", &[F16, QUANT, MM_Q5_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (8, mm_lanes("matmul_q8_0", &[F16, QUANT, MM_Q8_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
     (12, mm("matmul_q4_k", &[F16, QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
     (14, mm("matmul_q6_k", &[F16, QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
 ];
+
+/// The matmul kernels that replace [`MATMULS`]' with [`Arith::F64`], where the CPU's order
+/// differs from what those compute: Q4_K's single f32 chain per row (`matmul_serial.wgsl`,
+/// one invocation per weight row and activation row) and Q6_K's eight lanes.
+pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
+    (
+        12,
+        MatmulShader {
+            shader: sa("matmul_q4_k_serial", &[F16, QUANT, MM_Q4_K_SERIAL, MATMUL_SERIAL], &[R, R, RW]),
+            act: ActFormat::Q8K,
+            tile: 1,
+            rows_per_group: 64,
+            unit: 256,
+        },
+    ),
+    (14, mm_lanes("matmul_q6_k_lanes", &[F16, QUANT, MM_Q6_K_LANES, MATMUL_LANES], ActFormat::Q8K, 256)),
+];
+
+/// The matmul kernel of ggml type `ty` with `arith`, if there is one.
+pub fn matmul_for(ty: u32, arith: Arith) -> Option<MatmulShader> {
+    let exact = match arith {
+        Arith::F64 => MATMULS_F64.iter().find(|(t, _)| *t == ty),
+        Arith::F32 => None,
+    };
+    exact.or_else(|| MATMULS.iter().find(|(t, _)| *t == ty)).map(|(_, m)| *m)
+}
 
 /// The ggml type ids that `get_rows.wgsl` dequantizes (those of [`MATMULS`]).
 pub fn get_rows_supports(ty: u32) -> bool {
@@ -194,7 +227,7 @@ pub fn all() -> Vec<Shader> {
         SWIGLU_K,
         GEGLU_K,
     ];
-    v.extend(MATMULS.iter().map(|(_, m)| m.shader));
+    v.extend(MATMULS.iter().chain(MATMULS_F64).map(|(_, m)| m.shader));
     v
 }
 
@@ -245,7 +278,9 @@ pub struct MatmulParams {
     pub units: u32,
     /// Words per activation row.
     pub a_row: u32,
-    pub _pad: [u32; 2],
+    /// Leading activation rows that take the single-row order (`matmul_serial.wgsl`).
+    pub single: u32,
+    pub _pad: u32,
 }
 
 /// `rope.wgsl`.

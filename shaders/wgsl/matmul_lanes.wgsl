@@ -1,15 +1,17 @@
 // out[t] = W · x[t] for the weight types whose ggml x86 dot product keeps eight f32 lanes:
-// Q4_0, Q4_1, Q5_0 and Q8_0 against Q8_0/Q8_1 activations. There, lane l of a row's
-// accumulator takes, block after block, fma(d_w * d_a, (integer dot of the block's elements
-// 4l..4l+3), lane), and the row's result is the lanes' sum in the order of `hsum_float_8`
-// ((l + l+4), then (0 + 2) + (1 + 3)), plus Q4_1's sum of m_w * s_a. This kernel does the
-// same: invocation l of a row's eight is lane l, and the tree below is that order, so with
-// an exact fmaf (arith_f64.wgsl) each result is the CPU backend's to the bit.
+// Q4_0, Q4_1, Q5_0, Q8_0 (against Q8_0/Q8_1 activations) and Q6_K (against Q8_K). There,
+// lane l of a row's accumulator takes, block after block, fma(d_w * d_a, (the lane's exact
+// integer sum over the block), lane), and the row's result is the lanes' sum in the order of
+// `hsum_float_8` ((l + l+4), then (0 + 2) + (1 + 3)), plus Q4_1's sum of m_w * s_a. This
+// kernel does the same: invocation l of a row's eight is lane l, and the tree below is that
+// order, so with an exact fmaf (arith_f64.wgsl) each result is the CPU backend's to the bit.
 //
-// The type's part (mm_<type>.wgsl) supplies `load_lane(ro, u, l)` (lane l's four weights of
-// block u of the row at byte ro into `wq4`, its scale into `wd`) and `unit_extra(ao, e)`
-// (Q4_1's offset term; the others return e). One workgroup computes RPW weight rows against
-// a tile of TN activation rows, so the weights are decoded once per tile.
+// The type's part supplies `load_lane(ro, u, l)` (lane l's weights of block u of the row at
+// byte ro, into private registers), `lane_fma(ar, u, l, acc)` (the lane's update for the
+// activation row at word ar) and `unit_extra(ar, u, e)` (Q4_1's offset term; the others
+// return e); lanes_q8.wgsl has the last two for the 32-element types. One workgroup computes
+// RPW weight rows against a tile of TN activation rows, so the weights are decoded once per
+// tile.
 
 struct Params {
     rows: u32,
@@ -33,15 +35,7 @@ const RPW: u32 = 8u;
 const TN: u32 = 8u;
 var<workgroup> part: array<f32, 512>;
 
-var<private> wq4: vec4<i32>;
 var<private> wd: f32;
-
-// Lane l's integer dot: its four weights times bytes 4l..4l+3 of the activation block at ao.
-fn lane_idot(ao: u32, l: u32) -> i32 {
-    let word = a[ao + l];
-    return wq4.x * sx8(word & 0xffu) + wq4.y * sx8((word >> 8u) & 0xffu) + wq4.z * sx8((word >> 16u) & 0xffu)
-        + wq4.w * sx8(word >> 24u);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -55,9 +49,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         for (var u = 0u; u < p.units; u++) {
             load_lane(r * p.row_bytes, u, lane);
             for (var j = 0u; j < nt; j++) {
-                let ao = (t0 + j) * p.a_row + u * 10u;
-                acc[j] = fmaf(wd * bitcast<f32>(a[ao + 8u]), f32(lane_idot(ao, lane)), acc[j]);
-                extra[j] = unit_extra(ao, extra[j]);
+                let ar = (t0 + j) * p.a_row;
+                acc[j] = lane_fma(ar, u, lane, acc[j]);
+                extra[j] = unit_extra(ar, u, extra[j]);
             }
         }
     }

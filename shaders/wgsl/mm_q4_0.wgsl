@@ -8,6 +8,6 @@ fn load_lane(ro: u32, u: u32, l: u32) {
     wq4 = vec4<i32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - vec4<i32>(8);
 }
 
-fn unit_extra(ao: u32, e: f32) -> f32 {
+fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
     return e;
 }

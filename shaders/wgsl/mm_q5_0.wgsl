@@ -11,6 +11,6 @@ fn load_lane(ro: u32, u: u32, l: u32) {
     wq4 = vec4<i32>(lo | hi) - vec4<i32>(16);
 }
 
-fn unit_extra(ao: u32, e: f32) -> f32 {
+fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
     return e;
 }

@@ -7,6 +7,6 @@ fn load_lane(ro: u32, u: u32, l: u32) {
     wq4 = vec4<i32>(sx8(word & 0xffu), sx8((word >> 8u) & 0xffu), sx8((word >> 16u) & 0xffu), sx8(word >> 24u));
 }
 
-fn unit_extra(ao: u32, e: f32) -> f32 {
+fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
     return e;
 }

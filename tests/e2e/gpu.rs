@@ -50,7 +50,7 @@ fn steps<B: Backend>(
     out
 }
 
-/// With f64 steps (`Arith::F64`, which lavapipe and NVIDIA's drivers have) every op rounds as
+/// With f64 steps (`Arith::F64`, lavapipe's default, `ROLLAMA_GPU_F64=1` elsewhere) every op rounds as
 /// the CPU's, so the log-probabilities must be equal too, not only the tokens. Without, the
 /// GPU may take the CPU's runner-up where the CPU itself nearly tied.
 #[test]

@@ -16,7 +16,7 @@ pub fn gelu_f32(x: f32) -> f32 {
 
 /// gelu of every f16 value, rounded to f16 (ggml's `ggml_table_gelu_f16`), held widened to
 /// f32 (the same values; a lookup then needs no conversion back).
-fn gelu_f16_table() -> &'static [f32] {
+pub(crate) fn gelu_f16_table() -> &'static [f32] {
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=u16::MAX).map(|i| half::f16::from_f32(gelu_f32(half::f16::from_bits(i).to_f32())).to_f32()).collect()

@@ -88,6 +88,8 @@ pub struct GpuBackend {
     rec: Mutex<Recorder>,
     max_binding: u64,
     arith: sh::Arith,
+    /// ggml's GELU table (see `geglu.wgsl`), uploaded once.
+    gelu_table: (wgpu::Buffer, u64),
 }
 
 impl GpuBackend {
@@ -113,17 +115,24 @@ impl GpuBackend {
         GpuBackend::open_with(software, None)
     }
 
-    /// Opens the backend with the given arithmetic, or (None) the one the adapter allows:
-    /// [`sh::Arith::F64`], whose kernels round as the CPU backend's, where it has f64 and
-    /// `ROLLAMA_GPU_F64` is not `0`, else plain f32.
+    /// Opens the backend with the given arithmetic, or (None) the default: [`sh::Arith::F64`],
+    /// whose kernels round as the CPU backend's, where the adapter has f64 and either is a
+    /// software rasterizer (lavapipe, whose f64 is the host CPU's and costs what f32 does) or
+    /// `ROLLAMA_GPU_F64=1` asks for it; else plain f32. A real GPU defaults to f32 because
+    /// many run f64 at 1/32 to 1/64 of the f32 rate, which the f64 steps of every matmul block
+    /// and attention position would pay; `ROLLAMA_GPU_F64=0` turns f64 off everywhere.
     pub(crate) fn open_with(software: bool, arith: Option<sh::Arith>) -> Result<GpuBackend, GpuError> {
         let (adapter, device, queue) = device::open(software)?;
         let has_f64 = device.features().contains(wgpu::Features::SHADER_F64);
-        let allowed = !std::env::var("ROLLAMA_GPU_F64").is_ok_and(|v| v.trim() == "0");
+        let wanted = match std::env::var("ROLLAMA_GPU_F64").as_deref().map(str::trim) {
+            Ok("1") => true,
+            Ok("0") => false,
+            _ => adapter.get_info().device_type == wgpu::DeviceType::Cpu,
+        };
         let arith = match arith {
             Some(sh::Arith::F64) if !has_f64 => return Err(GpuError::Device("the adapter has no f64".into())),
             Some(a) => a,
-            None if has_f64 && allowed => sh::Arith::F64,
+            None if has_f64 && wanted => sh::Arith::F64,
             None => sh::Arith::F32,
         };
         let mut n = 0;
@@ -145,12 +154,21 @@ impl GpuBackend {
             softcap: k(&sh::SOFTCAP_K, &[]),
             swiglu: k(&sh::SWIGLU_K, &[]),
             geglu: k(&sh::GEGLU_K, &[]),
-            matmul: sh::MATMULS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
+            matmul: sh::MATMULS
+                .iter()
+                .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
+                .collect(),
         };
         let max_binding = u64::from(device.limits().max_storage_buffer_binding_size);
         let rec = Mutex::new(Recorder::new(&device));
         let adapter = adapter.get_info();
-        Ok(GpuBackend { adapter, device, queue, kernels: Arc::new(kernels), rec, max_binding, arith })
+        let gelu_table = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("gelu table"),
+            contents: bytemuck::cast_slice(super::ggml_math::gelu_f16_table()),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let gelu_table = (gelu_table, next_id());
+        Ok(GpuBackend { adapter, device, queue, kernels: Arc::new(kernels), rec, max_binding, arith, gelu_table })
     }
 
     /// The adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
@@ -234,9 +252,12 @@ impl GpuBackend {
             cols: cols as u32,
             n: rows as u32,
             row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
-            units: cols.div_ceil(32) as u32,
+            units: cols.div_ceil(mm.unit) as u32,
             a_row: mm.act.row_words(cols) as u32,
-            _pad: [0; 2],
+            // As the CPU backend: Q4_K matrices with a multiple of 8 rows take a batch's first
+            // n % 4 rows singly, the rest in groups of four (llama.cpp's repacked kernels).
+            single: if w.ty == GgmlType::Q4_K && w.rows.is_multiple_of(8) { rows % 4 } else { rows } as u32,
+            _pad: 0,
         };
         let mut groups = groups_2d(w.rows.div_ceil(mm.rows_per_group));
         groups[2] = rows.div_ceil(mm.tile) as u32;
@@ -477,7 +498,8 @@ impl Backend for GpuBackend {
     }
 
     fn geglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
-        self.elementwise(&self.kernels.geglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
+        let table = Bind::Buf(&self.gelu_table.0, self.gelu_table.1);
+        self.elementwise(&self.kernels.geglu, len, 0.0, 0, &[buf(gate), buf(up), table, buf(out)]);
     }
 
     fn scale(&self, x: &mut GpuBuf, s: f32, len: usize) {
