@@ -244,7 +244,10 @@ pub struct GetRowsParams {
     pub row_bytes: u32,
     pub ty: u32,
     pub out0: u32,
-    pub _pad: [u32; 3],
+    /// The table part's first row and rows (ids outside are another part's).
+    pub row0: u32,
+    pub part_rows: u32,
+    pub _pad: u32,
 }
 
 /// `rms_norm.wgsl`.
@@ -280,7 +283,11 @@ pub struct MatmulParams {
     pub a_row: u32,
     /// Leading activation rows that take the single-row order (`matmul_serial.wgsl`).
     pub single: u32,
-    pub _pad: u32,
+    /// The weight part's first row, and the output's row stride (the whole matrix's rows):
+    /// out[t * out_stride + row0 + r] for row r of the part.
+    pub row0: u32,
+    pub out_stride: u32,
+    pub _pad: [u32; 3],
 }
 
 /// `rope.wgsl`.

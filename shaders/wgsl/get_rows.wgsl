@@ -6,9 +6,10 @@ struct Params {
     row_bytes: u32,
     ty: u32,
     out0: u32,
+    // This part of the table holds rows row0..row0 + part_rows; other ids are another part's.
+    row0: u32,
+    part_rows: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,5 +24,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let t = i / p.cols;
-    out[p.out0 + i] = dequant(p.ty, ids[t] * p.row_bytes, i % p.cols);
+    let id = ids[t];
+    if (id < p.row0 || id - p.row0 >= p.part_rows) {
+        return;
+    }
+    out[p.out0 + i] = dequant(p.ty, (id - p.row0) * p.row_bytes, i % p.cols);
 }

@@ -16,7 +16,12 @@ struct Params {
     units: u32,
     a_row: u32,
     _pad0: u32,
+    // Out[t * out_stride + row0 + r] for row r of this part of the weights.
+    row0: u32,
+    out_stride: u32,
     _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -59,6 +64,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         workgroupBarrier();
     }
     if (r < p.rows && lane < nt) {
-        out[(t0 + lane) * p.rows + r] = part[lane * WG + lid - lane];
+        out[(t0 + lane) * p.out_stride + p.row0 + r] = part[lane * WG + lid - lane];
     }
 }

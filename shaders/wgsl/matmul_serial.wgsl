@@ -14,7 +14,12 @@ struct Params {
     units: u32,
     a_row: u32,
     single: u32,
+    // Out[t * out_stride + row0 + r] for row r of this part of the weights.
+    row0: u32,
+    out_stride: u32,
     _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,5 +34,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (r >= p.rows || t >= p.n) {
         return;
     }
-    out[t * p.rows + r] = row_dot(r * p.row_bytes, t * p.a_row, t < p.single);
+    out[t * p.out_stride + p.row0 + r] = row_dot(r * p.row_bytes, t * p.a_row, t < p.single);
 }

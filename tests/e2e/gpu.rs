@@ -1,5 +1,5 @@
 //! The GPU backend end to end: greedy continuations of the reference prompts on the GPU
-//! equal the CPU backend's, and a server on the GPU (`ROLLAMA_GPU=1`) serves a model there,
+//! equal the CPU backend's (SmolLM2, Qwen2.5, Gemma 3), and a server on the GPU (`ROLLAMA_GPU=1`) serves a model there,
 //! or on the CPU for `num_gpu: 0`. Runs on whatever Vulkan adapter exists (lavapipe counts);
 //! without one it prints a note and passes, unless `ROLLAMA_REQUIRE_GPU=1`.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rollama_engine::backend::gpu::Arith;
 use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
-use rollama_engine::model::{self, Logits};
+use rollama_engine::model::{self, Logits, Model};
 use rollama_tests::{model_for_reference, model_path, reference, top2, TestServer};
 use serde_json::{json, Value};
 
@@ -28,16 +28,9 @@ fn gpu() -> Option<Arc<GpuBackend>> {
 /// the backends may pick either.
 const MAX_TIE_GAP: f64 = 0.05;
 
-/// The top two candidates at each of `n` steps after `prompt` on `backend`, feeding `forced`
-/// tokens where given (else its own greedy choice).
-fn steps<B: Backend>(
-    path: &str,
-    backend: Arc<B>,
-    prompt: &str,
-    n: usize,
-    forced: Option<&[u32]>,
-) -> Vec<[(u32, f64); 2]> {
-    let m = model::load(path, backend).expect("loading the model");
+/// The top two candidates at each of `n` steps after `prompt`, feeding `forced` tokens where
+/// given (else the model's own greedy choice).
+fn steps(m: &dyn Model, prompt: &str, n: usize, forced: Option<&[u32]>) -> Vec<[(u32, f64); 2]> {
     let mut s = m.new_session(512);
     let mut logits = m.forward(&mut s, &m.tokenizer().encode(prompt, true, true), Logits::Last).unwrap();
     let mut out = Vec::new();
@@ -50,28 +43,30 @@ fn steps<B: Backend>(
     out
 }
 
-/// With f64 steps (`Arith::F64`, lavapipe's default, `ROLLAMA_GPU_F64=1` elsewhere) every op rounds as
-/// the CPU's, so the log-probabilities must be equal too, not only the tokens. Without, the
-/// GPU may take the CPU's runner-up where the CPU itself nearly tied.
-#[test]
-fn smollm2_greedy_on_the_gpu_equals_the_cpu() {
+/// The greedy continuations of the first `max_cases` reference prompts of `model` on the GPU
+/// against the CPU's. With f64 steps (`Arith::F64`, lavapipe's default, `ROLLAMA_GPU_F64=1`
+/// elsewhere) every op rounds as the CPU's, so the log-probabilities must be equal too, not
+/// only the tokens (and the CPU's tokens are llama.cpp's, see greedy.rs). Without, the GPU may
+/// take the CPU's runner-up where the CPU itself nearly tied.
+fn greedy_on_the_gpu_equals_the_cpu(model: &str, max_cases: usize) {
     let Some(gpu) = gpu() else { return };
     eprintln!("GPU: {}", gpu.name());
     let bitwise = gpu.arith() == Arith::F64;
-    let r = reference("smollm2-135m");
-    let path = model_path(model_for_reference("smollm2-135m"));
+    let r = reference(model);
+    let path = model_path(model_for_reference(model));
     let path = path.to_str().unwrap();
-    let cpu = Arc::new(CpuBackend::new(2));
+    let cpu = model::load(path, Arc::new(CpuBackend::new(2))).expect("loading the model on the CPU");
+    let gpu = model::load(path, gpu).expect("loading the model on the GPU");
     let (mut exact, mut failures) = (0, Vec::new());
-    let cases = r["greedy"].as_array().expect("greedy cases");
+    let cases = &r["greedy"].as_array().expect("greedy cases")[..];
+    let cases = &cases[..max_cases.min(cases.len())];
     for case in cases {
         let prompt = case["prompt"].as_str().unwrap();
         let n = case["greedy_ids"].as_array().unwrap().len();
-        // The CPU's greedy run, then the GPU fed the CPU's tokens: at every step the GPU must
-        // pick the CPU's token, unless the CPU itself nearly tied and the GPU took its runner-up.
-        let c = steps(path, Arc::clone(&cpu), prompt, n, None);
+        // The CPU's greedy run, then the GPU fed the CPU's tokens.
+        let c = steps(cpu.as_ref(), prompt, n, None);
         let ids: Vec<u32> = c.iter().map(|t| t[0].0).collect();
-        let g = steps(path, Arc::clone(&gpu), prompt, n, Some(&ids));
+        let g = steps(gpu.as_ref(), prompt, n, Some(&ids));
         let mut same = true;
         for (i, (c, g)) in c.iter().zip(&g).enumerate() {
             let drift = (c[0].1 - g.iter().find(|x| x.0 == c[0].0).map_or(f64::NAN, |x| x.1)).abs();
@@ -92,8 +87,24 @@ fn smollm2_greedy_on_the_gpu_equals_the_cpu() {
         }
         exact += usize::from(same);
     }
-    eprintln!("{exact} of {} prompts: the GPU's greedy tokens equal the CPU's", cases.len());
+    eprintln!("{model}: {exact} of {} prompts: the GPU's greedy tokens equal the CPU's", cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn smollm2_greedy_on_the_gpu_equals_the_cpu() {
+    greedy_on_the_gpu_equals_the_cpu("smollm2-135m", usize::MAX);
+}
+
+/// Two prompts each for the larger models bound lavapipe's share of CI (a few minutes in all).
+#[test]
+fn qwen2_greedy_on_the_gpu_equals_the_cpu() {
+    greedy_on_the_gpu_equals_the_cpu("qwen2.5-coder-0.5b", 2);
+}
+
+#[test]
+fn gemma3_greedy_on_the_gpu_equals_the_cpu() {
+    greedy_on_the_gpu_equals_the_cpu("gemma3-270m", 2);
 }
 
 fn post(s: &TestServer, path: &str, body: Value) -> Value {

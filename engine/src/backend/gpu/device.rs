@@ -162,6 +162,7 @@ impl Kernel {
 }
 
 /// A storage binding of a dispatch: a buffer (with its id), or bytes for the data arena.
+#[derive(Clone, Copy)]
 pub(crate) enum Bind<'a> {
     Buf(&'a wgpu::Buffer, u64),
     Data(&'a [u8]),

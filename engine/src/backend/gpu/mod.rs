@@ -38,13 +38,23 @@ pub struct GpuBuf {
     id: u64,
 }
 
-/// A weight in device memory: a matrix as its GGUF bytes, a vector as f32.
+/// A weight in device memory: a matrix as its GGUF bytes, a vector as f32. A matrix larger
+/// than the adapter's largest storage binding (lavapipe's is 128 MiB, less than a 150k-token
+/// vocabulary's embeddings) is held in parts of whole rows, each its own buffer, and every op
+/// on it runs once per part.
 pub struct GpuWeight {
-    buf: wgpu::Buffer,
-    id: u64,
+    parts: Vec<WeightPart>,
     ty: GgmlType,
     rows: usize,
     cols: usize,
+}
+
+/// Rows `row0..row0 + rows` of a weight.
+struct WeightPart {
+    buf: wgpu::Buffer,
+    id: u64,
+    row0: usize,
+    rows: usize,
 }
 
 struct GpuKvLayer {
@@ -86,7 +96,8 @@ pub struct GpuBackend {
     queue: wgpu::Queue,
     kernels: Arc<Kernels>,
     rec: Mutex<Recorder>,
-    max_binding: u64,
+    /// Bytes of the largest storage binding: the size of a weight part.
+    max_binding: std::sync::atomic::AtomicU64,
     arith: sh::Arith,
     /// ggml's GELU table (see `geglu.wgsl`), uploaded once.
     gelu_table: (wgpu::Buffer, u64),
@@ -159,7 +170,7 @@ impl GpuBackend {
                 .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
                 .collect(),
         };
-        let max_binding = u64::from(device.limits().max_storage_buffer_binding_size);
+        let max_binding = device.limits().max_storage_buffer_binding_size.into();
         let rec = Mutex::new(Recorder::new(&device));
         let adapter = adapter.get_info();
         let gelu_table = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -242,26 +253,66 @@ impl GpuBackend {
         Some((sbuf, sid))
     }
 
-    /// Records `out = a · wᵀ` for `rows` activation rows `a` already in the kernel's format.
+    /// Records `out = a · wᵀ` for `rows` activation rows `a` already in the kernel's format,
+    /// one dispatch per part of `w`.
     fn record_matmul(&self, rec: &mut Recorder, w: &GpuWeight, a: Bind<'_>, rows: usize, out: &GpuBuf) {
         let (_, mm, k) = self.matmul_kernel(w);
         let cols = w.cols;
         assert!(out.len >= rows * w.rows, "matmul output too small");
-        let p = sh::MatmulParams {
-            rows: w.rows as u32,
-            cols: cols as u32,
-            n: rows as u32,
-            row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
-            units: cols.div_ceil(mm.unit) as u32,
-            a_row: mm.act.row_words(cols) as u32,
-            // As the CPU backend: Q4_K matrices with a multiple of 8 rows take a batch's first
-            // n % 4 rows singly, the rest in groups of four (llama.cpp's repacked kernels).
-            single: if w.ty == GgmlType::Q4_K && w.rows.is_multiple_of(8) { rows % 4 } else { rows } as u32,
-            _pad: 0,
-        };
-        let mut groups = groups_2d(w.rows.div_ceil(mm.rows_per_group));
-        groups[2] = rows.div_ceil(mm.tile) as u32;
-        rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(&p), &[weight(w), a, buf(out)], groups);
+        for part in &w.parts {
+            let p = sh::MatmulParams {
+                rows: part.rows as u32,
+                cols: cols as u32,
+                n: rows as u32,
+                row_bytes: w.ty.row_bytes(cols).expect("checked at load") as u32,
+                units: cols.div_ceil(mm.unit) as u32,
+                a_row: mm.act.row_words(cols) as u32,
+                // As the CPU backend: Q4_K matrices with a multiple of 8 rows take a batch's
+                // first n % 4 rows singly, the rest in groups of four (llama.cpp's repacked
+                // kernels).
+                single: if w.ty == GgmlType::Q4_K && w.rows.is_multiple_of(8) { rows % 4 } else { rows } as u32,
+                row0: part.row0 as u32,
+                out_stride: w.rows as u32,
+                _pad: [0; 3],
+            };
+            let mut groups = groups_2d(part.rows.div_ceil(mm.rows_per_group));
+            groups[2] = rows.div_ceil(mm.tile) as u32;
+            let binds = [Bind::Buf(&part.buf, part.id), a, buf(out)];
+            rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(&p), &binds, groups);
+        }
+    }
+
+    /// Uploads a `rows` x `cols` matrix of `ty` (its GGUF bytes `data`, already checked to be
+    /// that size) in parts of at most the largest storage binding.
+    fn upload_matrix_parts(
+        &self,
+        label: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<GpuWeight, String> {
+        let row_bytes = ty.row_bytes(cols).ok_or("row size overflows")?;
+        let max = self.max_binding.load(std::sync::atomic::Ordering::Relaxed);
+        let per = usize::try_from(max / row_bytes.max(1) as u64).unwrap_or(usize::MAX).min(rows.max(1));
+        if per == 0 {
+            return Err("a row is larger than the GPU's largest storage binding".into());
+        }
+        let parts = (0..rows)
+            .step_by(per)
+            .map(|row0| {
+                let n = per.min(rows - row0);
+                let buf = self.upload(label, &data[row0 * row_bytes..(row0 + n) * row_bytes]);
+                WeightPart { buf, id: next_id(), row0, rows: n }
+            })
+            .collect();
+        Ok(GpuWeight { parts, ty, rows, cols })
+    }
+
+    /// Caps the size of weight parts (tests split small matrices this way).
+    #[cfg(test)]
+    pub(crate) fn set_max_binding(&self, bytes: u64) {
+        self.max_binding.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
@@ -273,8 +324,9 @@ fn buf(b: &GpuBuf) -> Bind<'_> {
     Bind::Buf(&b.buf, b.id)
 }
 
+/// A vector weight (one part).
 fn weight(w: &GpuWeight) -> Bind<'_> {
-    Bind::Buf(&w.buf, w.id)
+    Bind::Buf(&w.parts[0].buf, w.parts[0].id)
 }
 
 impl Backend for GpuBackend {
@@ -294,21 +346,19 @@ impl Backend for GpuBackend {
         let info = src.info;
         let data = src.file.tensor_data(info);
         let unsupported = || ModelError::UnsupportedType { tensor: info.name.clone(), ty: info.ty.name() };
-        let (buf, ty, rows, cols) = if info.dims.len() == 1 {
+        if info.dims.len() == 1 {
             let mut v = vec![0f32; info.dims[0] as usize];
             rollama_kernels::dequantize_row(info.ty, data, &mut v)
                 .map_err(|e| ModelError::tensor(&info.name, e.to_string()))?;
-            (self.upload(&info.name, bytemuck::cast_slice(&v)), GgmlType::F32, 1, v.len())
-        } else {
-            if !sh::get_rows_supports(info.ty as u32) {
-                return Err(unsupported());
-            }
-            if data.len() as u64 > self.max_binding {
-                return Err(ModelError::tensor(&info.name, "larger than the GPU's largest storage binding"));
-            }
-            (self.upload(&info.name, data), info.ty, info.n_rows() as usize, info.row_len() as usize)
-        };
-        Ok(GpuWeight { buf, id: next_id(), ty, rows, cols })
+            let buf = self.upload(&info.name, bytemuck::cast_slice(&v));
+            let part = WeightPart { buf, id: next_id(), row0: 0, rows: 1 };
+            return Ok(GpuWeight { parts: vec![part], ty: GgmlType::F32, rows: 1, cols: v.len() });
+        }
+        if !sh::get_rows_supports(info.ty as u32) {
+            return Err(unsupported());
+        }
+        let (rows, cols) = (info.n_rows() as usize, info.row_len() as usize);
+        self.upload_matrix_parts(&info.name, info.ty, rows, cols, data).map_err(|e| ModelError::tensor(&info.name, e))
     }
 
     fn buffer(&self, len: usize) -> GpuBuf {
@@ -338,16 +388,22 @@ impl Backend for GpuBackend {
         let row_bytes = table.ty.row_bytes(table.cols).expect("checked at load");
         assert!(out.len >= ids.len() * table.cols);
         for (c, chunk) in ids.chunks(16384).enumerate() {
-            let p = sh::GetRowsParams {
-                cols: table.cols as u32,
-                n: chunk.len() as u32,
-                row_bytes: row_bytes as u32,
-                ty: table.ty as u32,
-                out0: (c * 16384 * table.cols) as u32,
-                _pad: [0; 3],
-            };
-            let binds = [weight(table), Bind::Data(bytemuck::cast_slice(chunk)), buf(out)];
-            self.dispatch(&self.kernels.get_rows, &p, &binds, groups_2d((chunk.len() * table.cols).div_ceil(256)));
+            // Each part writes the output rows whose ids it holds.
+            for part in &table.parts {
+                let p = sh::GetRowsParams {
+                    cols: table.cols as u32,
+                    n: chunk.len() as u32,
+                    row_bytes: row_bytes as u32,
+                    ty: table.ty as u32,
+                    out0: (c * 16384 * table.cols) as u32,
+                    row0: part.row0 as u32,
+                    part_rows: part.rows as u32,
+                    _pad: 0,
+                };
+                let binds = [Bind::Buf(&part.buf, part.id), Bind::Data(bytemuck::cast_slice(chunk)), buf(out)];
+                let groups = groups_2d((chunk.len() * table.cols).div_ceil(256));
+                self.dispatch(&self.kernels.get_rows, &p, &binds, groups);
+            }
         }
     }
 

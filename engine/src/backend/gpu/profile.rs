@@ -15,7 +15,7 @@ use std::time::Instant;
 use rollama_kernels::GgmlType;
 
 use super::device::{Bind, Recorder};
-use super::{next_id, GpuBackend, GpuBuf, GpuWeight};
+use super::{GpuBackend, GpuBuf, GpuWeight};
 use crate::model::ModelError;
 
 /// Timestamps one profiler can hold between two [`GpuBackend::take_submissions`].
@@ -248,10 +248,7 @@ impl GpuBackend {
         if need != Some(data.len()) {
             return Err(bad(format!("{} bytes for {rows} x {cols} {}", data.len(), ty.name())));
         }
-        if data.len() as u64 > self.max_binding {
-            return Err(bad("larger than the GPU's largest storage binding".into()));
-        }
-        Ok(GpuWeight { buf: self.upload("benchmark matrix", data), id: next_id(), ty, rows, cols })
+        self.upload_matrix_parts("benchmark matrix", ty, rows, cols, data).map_err(bad)
     }
 
     /// `reps` products of `w` with the same `rows` activation rows of `x` in one submission,

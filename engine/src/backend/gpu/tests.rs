@@ -223,6 +223,49 @@ fn matmul_every_type() {
     }
 }
 
+/// A matrix larger than the largest storage binding is held in parts of whole rows; products
+/// and row lookups over the parts equal those over one buffer (to the bit with f64 steps).
+#[test]
+fn weights_split_across_bindings() {
+    let Some(g) = gpu() else { return };
+    // Its own backend: the cap applies to every weight loaded after it.
+    let g = GpuBackend::open_with(true, Some(g.arith())).unwrap();
+    let mut rng = Rng(40);
+    for ty in [GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q4_1] {
+        let (rows, cols) = (45, cols_for(ty));
+        let data = random_matrix(&mut rng, ty, rows, cols);
+        let row_bytes = ty.row_bytes(cols).unwrap() as u64;
+        let file = gguf(ty, &[cols as u64, rows as u64], data);
+        // Parts of 10 rows (the last one 5).
+        g.set_max_binding(10 * row_bytes + 3);
+        let (cw, gw) = weights(&file, &g);
+        assert_eq!(gw.parts.len(), 5, "{}", ty.name());
+        g.set_max_binding(row_bytes - 1);
+        let info = file.tensor_info("w").unwrap();
+        assert!(g.load_weight(WeightSource { file: &file, info }).is_err(), "a row larger than a binding");
+        g.set_max_binding(u64::from(u32::MAX));
+        for n in [1, 6] {
+            let x = rng.vec(n * cols);
+            let mut want = vec![0f32; n * rows];
+            cpu().matmul(&cw, &x, n, &mut want);
+            let mut out = g.buffer(n * rows);
+            g.matmul(&gw, &upload(&g, &x), n, &mut out);
+            let what = format!("split matmul {} n={n}", ty.name());
+            if g.arith() == Arith::F64 {
+                same_bits(&what, &read(&g, &out, want.len()), &want);
+            } else {
+                check(&what, &read(&g, &out, want.len()), &want, 1e-11);
+            }
+        }
+        let ids = [44u32, 0, 9, 10, 29, 30, 31, 40];
+        let mut want = vec![0f32; ids.len() * cols];
+        cpu().get_rows(&cw, &ids, &mut want);
+        let mut out = g.buffer(ids.len() * cols);
+        g.get_rows(&gw, &ids, &mut out);
+        same_bits(&format!("split get_rows {}", ty.name()), &read(&g, &out, want.len()), &want);
+    }
+}
+
 /// The measuring entry points of `profile.rs`: a timed product gives the same result as
 /// `matmul`, and with profiling on each submission is reported (with its GPU time where the
 /// adapter has timestamps). The only test that turns profiling on, since the backend is shared.
