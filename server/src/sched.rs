@@ -273,8 +273,8 @@ impl SchedulerInner {
     }
 
     /// Loads the model on the GPU unless there is none or its options say CPU; a model the GPU
-    /// backend cannot hold (a weight type without a shader, a tensor over the device's
-    /// largest binding) loads on the CPU instead.
+    /// backend cannot hold (a weight type without a shader, heads wider than its attention, a
+    /// row over the device's largest binding) loads on the CPU instead.
     fn load(&self, key: &ModelKey) -> Result<(Box<dyn Model>, bool), ModelError> {
         if let Some(gpu) = self.gpu.as_ref().filter(|_| !key.load.cpu_only) {
             match model::load_with(&key.path, Arc::clone(gpu), &key.load) {

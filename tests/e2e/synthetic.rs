@@ -360,3 +360,14 @@ fn a_weight_type_without_kernels_is_named_at_load() {
     // A type the kernels have loads.
     assert!(load(&Spec { q_type: Some(GgmlType::Q4_0), ..llama() }).is_ok());
 }
+
+#[test]
+fn heads_wider_than_the_gpu_attention_are_refused_there_at_load() {
+    let spec = Spec { n_head: 2, n_head_kv: 1, head_dim: 320, ..llama() };
+    assert!(load(&spec).is_ok(), "the CPU takes any head width");
+    let Ok(gpu) = rollama_engine::backend::GpuBackend::new() else { return };
+    let file = GgufFile::from_bytes(write(&spec)).expect("the writer's output parses");
+    let err = model::load_file(Arc::new(file), Arc::new(gpu)).err().expect("refused on the GPU");
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::BadHparam { .. }) && msg.contains("320"), "{msg}");
+}

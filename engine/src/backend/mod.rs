@@ -103,6 +103,12 @@ pub trait Backend: Send + Sync + 'static {
     /// out[t] = W · x[t] for `rows` rows; x is [rows, W.cols], out is [rows, W.rows].
     fn matmul(&self, w: &Self::Weight, x: &Self::Buf, rows: usize, out: &mut Self::Buf);
 
+    /// The widest attention head this backend computes (None: any); a model with wider heads
+    /// is refused at load, so that a caller can load it elsewhere.
+    fn max_head_dim(&self) -> Option<usize> {
+        None
+    }
+
     /// `outs[i] = ws[i] · x` for matrices with the same input (a layer's q, k, v; gate, up),
     /// each what `matmul` gives; a backend may run them as one op.
     fn matmul_many(&self, ws: &[&Self::Weight], x: &Self::Buf, rows: usize, outs: &mut [&mut Self::Buf]) {

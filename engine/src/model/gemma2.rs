@@ -27,6 +27,7 @@ pub(super) fn load<B: Backend>(
     opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
     let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?.with(opts);
+    hp.check_backend(&*backend)?;
     let window = hp.sliding_window.unwrap_or(DEFAULT_WINDOW);
     let sliding = super::gemma3::swa_layers(&file, &hp, 2)?;
     let swa_base = file.get_f32("gemma2.rope.freq_base_swa")?.unwrap_or(hp.rope_freq_base);

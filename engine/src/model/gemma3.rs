@@ -53,6 +53,7 @@ pub(super) fn load<B: Backend>(
     opts: &LoadOptions,
 ) -> Result<Box<dyn Model>, ModelError> {
     let hp = Hparams::from_gguf(&file, Loader { file: &file, backend: &*backend }.n_vocab()?)?.with(opts);
+    hp.check_backend(&*backend)?;
     // Without a window every layer is global (llama.cpp's `LLAMA_SWA_TYPE_NONE`).
     let sliding = match hp.sliding_window {
         Some(_) => swa_layers(&file, &hp, SWA_PATTERN)?,

@@ -66,6 +66,21 @@ impl Hparams {
         self
     }
 
+    /// Refuses what `backend` cannot compute (heads wider than its attention handles).
+    pub fn check_backend<B: crate::backend::Backend>(&self, backend: &B) -> Result<(), ModelError> {
+        match backend.max_head_dim() {
+            Some(max) if self.head_dim.max(self.head_dim_v) > max => Err(ModelError::BadHparam {
+                key: format!("{}.attention.key_length", self.arch),
+                reason: format!(
+                    "heads of {} exceed the {} backend's {max}",
+                    self.head_dim.max(self.head_dim_v),
+                    backend.name()
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub fn from_gguf(g: &GgufFile, n_vocab: usize) -> Result<Hparams, ModelError> {
         let arch = g.require_str("general.architecture")?.to_string();
         let key = |k: &str| format!("{arch}.{k}");

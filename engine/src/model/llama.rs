@@ -49,6 +49,7 @@ impl<B: Backend> Llama<B> {
     ) -> Result<Self, ModelError> {
         let ld = Loader { file: &file, backend: &*backend };
         let hp = Hparams::from_gguf(&file, ld.n_vocab()?)?.with(opts);
+        hp.check_backend(&*backend)?;
         if hp.head_dim != hp.head_dim_v {
             return Err(ModelError::BadHparam {
                 key: format!("{}.attention.value_length", hp.arch),

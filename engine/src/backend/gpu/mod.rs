@@ -428,6 +428,10 @@ impl Backend for GpuBackend {
         self.record_matmul(&mut rec, w, a, rows, out);
     }
 
+    fn max_head_dim(&self) -> Option<usize> {
+        Some(sh::ATTENTION_MAX_HEAD_DIM)
+    }
+
     fn matmul_many(&self, ws: &[&GpuWeight], x: &GpuBuf, rows: usize, outs: &mut [&mut GpuBuf]) {
         if rows == 0 {
             return;
