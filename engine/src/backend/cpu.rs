@@ -132,17 +132,16 @@ impl Backend for CpuBackend {
 
     fn rms_norm(&self, x: &Vec<f32>, weight: &CpuWeight, eps: f32, rows: usize, width: usize, out: &mut Vec<f32>) {
         let w = weight.vector();
-        for t in 0..rows {
+        self.rows_in_parallel(&mut out[..rows * width], width, &|t, dst| {
             let src = &x[t * width..(t + 1) * width];
             let sum: f64 = src.iter().map(|&v| f64::from(v * v)).sum();
             let mean = (sum / width as f64) as f32;
             let scale = 1.0 / (mean + eps).sqrt();
-            let dst = &mut out[t * width..(t + 1) * width];
             for ((d, &s), &g) in dst.iter_mut().zip(src).zip(w) {
                 // ggml scales first and multiplies by the weight in a separate op.
                 *d = (s * scale) * g;
             }
-        }
+        });
     }
 
     fn matmul(&self, w: &CpuWeight, x: &Vec<f32>, rows: usize, out: &mut Vec<f32>) {
@@ -184,10 +183,11 @@ impl Backend for CpuBackend {
     fn rope(&self, x: &mut Vec<f32>, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize) {
         let n_dims = rope.n_dims.min(head_dim);
         let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
-        let mut cache = vec![0f32; n_dims];
-        for t in 0..rows {
+        let width = n_heads * head_dim;
+        self.rows_in_parallel(&mut x[..rows * width], width, &|t, row| {
             // The angle of pair i is pos * base^(-2i/n_dims), built by repeated multiplication
             // as ggml does, so that rounding matches.
+            let mut cache = vec![0f32; n_dims];
             let mut theta = (pos0 + t) as f32;
             for i in (0..n_dims).step_by(2) {
                 let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i / 2]);
@@ -196,7 +196,6 @@ impl Backend for CpuBackend {
                 cache[i + 1] = th.sin();
                 theta *= theta_scale;
             }
-            let row = &mut x[t * n_heads * head_dim..(t + 1) * n_heads * head_dim];
             for head in row.chunks_exact_mut(head_dim) {
                 for i in (0..n_dims).step_by(2) {
                     let (a, b) = match rope.kind {
@@ -209,7 +208,7 @@ impl Backend for CpuBackend {
                     head[b] = x0.mul_add(s, x1 * c);
                 }
             }
-        }
+        });
     }
 
     fn kv_store(&self, kv: &mut CpuKv, layer: usize, k: &Vec<f32>, v: &Vec<f32>, pos0: usize, rows: usize) {
@@ -282,11 +281,17 @@ impl Backend for CpuBackend {
     }
 
     fn swiglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
-        rollama_kernels::activation::swiglu(&gate[..len], &up[..len], &mut out[..len]);
+        self.rows_in_parallel(&mut out[..len], ELEMENTWISE_PIECE, &|i, o| {
+            let at = i * ELEMENTWISE_PIECE;
+            rollama_kernels::activation::swiglu(&gate[at..at + o.len()], &up[at..at + o.len()], o);
+        });
     }
 
     fn geglu(&self, gate: &Vec<f32>, up: &Vec<f32>, len: usize, out: &mut Vec<f32>) {
-        super::ggml_math::geglu(&gate[..len], &up[..len], &mut out[..len]);
+        self.rows_in_parallel(&mut out[..len], ELEMENTWISE_PIECE, &|i, o| {
+            let at = i * ELEMENTWISE_PIECE;
+            super::ggml_math::geglu(&gate[at..at + o.len()], &up[at..at + o.len()], o);
+        });
     }
 
     fn scale(&self, x: &mut Vec<f32>, s: f32, len: usize) {
@@ -318,7 +323,36 @@ impl Backend for CpuBackend {
     }
 }
 
+/// Elements per piece when an elementwise op is split over the pool (a multiple of 256, so
+/// that `geglu`'s slices of 256 fall as they do in one piece; every element's result is the
+/// same however the work is cut).
+const ELEMENTWISE_PIECE: usize = 4096;
+
+/// Below this many elements an op runs on the calling thread: handing out work costs more.
+const PARALLEL_MIN: usize = 1 << 15;
+
 impl CpuBackend {
+    /// `f(t, row t of out)` for every row of `width` values in `out` (the last one may be
+    /// shorter), spread over the pool in runs of rows when `out` is large (prompts), on this
+    /// thread when small (decoding). Each row is computed alone, so the cut changes nothing.
+    fn rows_in_parallel(&self, out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        let width = width.max(1);
+        let threads = self.pool.n_threads();
+        if out.len() < PARALLEL_MIN || threads == 1 {
+            for (t, row) in out.chunks_mut(width).enumerate() {
+                f(t, row);
+            }
+            return;
+        }
+        let rows = out.len().div_ceil(width);
+        let per = rows.div_ceil(4 * threads);
+        self.pool.run_chunks_mut(out, per * width, &|i, chunk| {
+            for (j, row) in chunk.chunks_mut(width).enumerate() {
+                f(i * per + j, row);
+            }
+        });
+    }
+
     /// `n` (a multiple of 4) activation rows times a Q4_K matrix, four rows at a time in the
     /// order of llama.cpp's repacked gemm (`q4_k::gemm_x4`, a register-tiled kernel on AVX-512
     /// whose every result is `q4_k::vec_dot_x4_gemm`'s), so that prompts round as they do
