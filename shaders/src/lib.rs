@@ -41,6 +41,10 @@ wgsl! {
     MM_Q4_1 = "mm_q4_1.wgsl";
     MM_Q5_0 = "mm_q5_0.wgsl";
     MM_Q8_0 = "mm_q8_0.wgsl";
+    MM_Q4_0_LANES = "mm_q4_0_lanes.wgsl";
+    MM_Q4_1_LANES = "mm_q4_1_lanes.wgsl";
+    MM_Q5_0_LANES = "mm_q5_0_lanes.wgsl";
+    MM_Q8_0_LANES = "mm_q8_0_lanes.wgsl";
     MM_Q4_K = "mm_q4_k.wgsl";
     MM_Q6_K = "mm_q6_k.wgsl";
     ROPE = "rope.wgsl";
@@ -171,18 +175,24 @@ const fn mm_lanes(name: &'static str, part: &'static [&'static str], act: ActFor
 pub const MATMULS: &[(u32, MatmulShader)] = &[
     (0, mm("matmul_f32", &[F16, QUANT, MM_F32, MATMUL], ActFormat::F32)),
     (1, mm("matmul_f16", &[F16, QUANT, MM_F16, MATMUL], ActFormat::F32)),
-    (2, mm_lanes("matmul_q4_0", &[F16, QUANT, MM_Q4_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (3, mm_lanes("matmul_q4_1", &[F16, QUANT, MM_Q4_1, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (6, mm_lanes("matmul_q5_0", &[F16, QUANT, MM_Q5_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (8, mm_lanes("matmul_q8_0", &[F16, QUANT, MM_Q8_0, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (2, mm("matmul_q4_0", &[F16, QUANT, Q8_ACT, MM_Q4_0, MATMUL], ActFormat::Q8)),
+    (3, mm("matmul_q4_1", &[F16, QUANT, Q8_ACT, MM_Q4_1, MATMUL], ActFormat::Q8)),
+    (6, mm("matmul_q5_0", &[F16, QUANT, Q8_ACT, MM_Q5_0, MATMUL], ActFormat::Q8)),
+    (8, mm("matmul_q8_0", &[F16, QUANT, Q8_ACT, MM_Q8_0, MATMUL], ActFormat::Q8)),
     (12, mm("matmul_q4_k", &[F16, QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
     (14, mm("matmul_q6_k", &[F16, QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
 ];
 
-/// The matmul kernels that replace [`MATMULS`]' with [`Arith::F64`], where the CPU's order
-/// differs from what those compute: Q4_K's single f32 chain per row (`matmul_serial.wgsl`,
-/// one invocation per weight row and activation row) and Q6_K's eight lanes.
+/// The matmul kernels that replace [`MATMULS`]' with [`Arith::F64`]: the CPU's orders, which
+/// the f32 kernels (16 invocations splitting a row's blocks) do not keep. Q4_0/Q4_1/Q5_0/Q8_0
+/// and Q6_K take ggml's eight lanes (`matmul_lanes.wgsl`), Q4_K its single f32 chain per row
+/// (`matmul_serial.wgsl`, one invocation per weight row and activation row). Real GPUs, which
+/// default to f32, keep the f32 kernels: how the lanes kernels compare there is unmeasured.
 pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
+    (2, mm_lanes("matmul_q4_0_lanes", &[F16, QUANT, MM_Q4_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (3, mm_lanes("matmul_q4_1_lanes", &[F16, QUANT, MM_Q4_1_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (6, mm_lanes("matmul_q5_0_lanes", &[F16, QUANT, MM_Q5_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (8, mm_lanes("matmul_q8_0_lanes", &[F16, QUANT, MM_Q8_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
     (
         12,
         MatmulShader {

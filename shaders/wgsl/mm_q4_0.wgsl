@@ -1,13 +1,21 @@
-// Q4_0 weights (18-byte blocks: d, 16 bytes of nibbles; element i < 16 is byte i's low
-// nibble, element i + 16 its high one, minus 8) for matmul_lanes.wgsl.
+// Q4_0 weights (18-byte blocks: d, 16 bytes of nibbles) times Q8_0 activations.
 
-fn load_lane(ro: u32, u: u32, l: u32) {
+var<private> wd: f32;
+
+fn load_unit(ro: u32, u: u32) {
     let o = ro + u * 18u;
     wd = f16_at(o);
-    let word = u32_at(o + 2u + 4u * (l & 3u)) >> (4u * (l >> 2u));
-    wq4 = vec4<i32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - vec4<i32>(8);
+    for (var k = 0u; k < 4u; k++) {
+        let word = u32_at(o + 2u + 4u * k);
+        for (var l = 0u; l < 4u; l++) {
+            let q = (word >> (8u * l)) & 0xffu;
+            wq[4u * k + l] = i32(q & 15u) - 8;
+            wq[4u * k + l + 16u] = i32(q >> 4u) - 8;
+        }
+    }
 }
 
-fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
-    return e;
+fn unit_dot(ar: u32, u: u32) -> f32 {
+    let ao = ar + u * 10u;
+    return f32(idot(ao, 0u, 32u)) * wd * bitcast<f32>(a[ao + 8u]);
 }

@@ -1,16 +1,24 @@
-// Q5_0 weights (22-byte blocks: d, qh with element i's fifth bit at bit i, 16 bytes of
-// nibbles ordered as Q4_0's; value minus 16) for matmul_lanes.wgsl.
+// Q5_0 weights (22-byte blocks: d, qh with element j's fifth bit at bit j, 16 bytes of
+// nibbles) times Q8_0 activations.
 
-fn load_lane(ro: u32, u: u32, l: u32) {
+var<private> wd: f32;
+
+fn load_unit(ro: u32, u: u32) {
     let o = ro + u * 22u;
     wd = f16_at(o);
-    let qh = u32_at(o + 2u) >> (4u * l);
-    let word = u32_at(o + 6u + 4u * (l & 3u)) >> (4u * (l >> 2u));
-    let lo = vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u);
-    let hi = (vec4<u32>(qh, qh >> 1u, qh >> 2u, qh >> 3u) & vec4<u32>(1u)) << vec4<u32>(4u);
-    wq4 = vec4<i32>(lo | hi) - vec4<i32>(16);
+    let qh = u32_at(o + 2u);
+    for (var k = 0u; k < 4u; k++) {
+        let word = u32_at(o + 6u + 4u * k);
+        for (var l = 0u; l < 4u; l++) {
+            let j = 4u * k + l;
+            let q = (word >> (8u * l)) & 0xffu;
+            wq[j] = i32((q & 15u) | (((qh >> j) & 1u) << 4u)) - 16;
+            wq[j + 16u] = i32((q >> 4u) | (((qh >> (j + 16u)) & 1u) << 4u)) - 16;
+        }
+    }
 }
 
-fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
-    return e;
+fn unit_dot(ar: u32, u: u32) -> f32 {
+    let ao = ar + u * 10u;
+    return (wd * bitcast<f32>(a[ao + 8u])) * f32(idot(ao, 0u, 32u));
 }

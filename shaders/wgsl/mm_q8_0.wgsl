@@ -1,12 +1,19 @@
-// Q8_0 weights (34-byte blocks: d, 32 signed bytes) for matmul_lanes.wgsl.
+// Q8_0 weights (34-byte blocks: d, 32 signed bytes) times Q8_0 activations.
 
-fn load_lane(ro: u32, u: u32, l: u32) {
+var<private> wd: f32;
+
+fn load_unit(ro: u32, u: u32) {
     let o = ro + u * 34u;
     wd = f16_at(o);
-    let word = u32_at(o + 2u + 4u * l);
-    wq4 = vec4<i32>(sx8(word & 0xffu), sx8((word >> 8u) & 0xffu), sx8((word >> 16u) & 0xffu), sx8(word >> 24u));
+    for (var k = 0u; k < 8u; k++) {
+        let word = u32_at(o + 2u + 4u * k);
+        for (var l = 0u; l < 4u; l++) {
+            wq[4u * k + l] = sx8((word >> (8u * l)) & 0xffu);
+        }
+    }
 }
 
-fn unit_extra(ar: u32, u: u32, e: f32) -> f32 {
-    return e;
+fn unit_dot(ar: u32, u: u32) -> f32 {
+    let ao = ar + u * 10u;
+    return f32(idot(ao, 0u, 32u)) * (wd * bitcast<f32>(a[ao + 8u]));
 }
