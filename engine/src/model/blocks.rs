@@ -217,9 +217,9 @@ pub(super) fn attention<B: Backend>(
     let (hd, hdv) = (hp.head_dim, hp.head_dim_v);
     let (q_w, k_w, v_w) = (hp.n_head * hd, hp.n_head_kv * hd, hp.n_head_kv * hdv);
     be.matmul_many(&[&w.wq, &w.wk, &w.wv], &s.h, n, &mut [&mut s.q, &mut s.k, &mut s.v]);
-    tr.op(&format!("Qcur-{il}"), &s.q, n, q_w);
-    tr.op(&format!("Kcur-{il}"), &s.k, n, k_w);
-    tr.op(&format!("Vcur-{il}"), &s.v, n, v_w);
+    tr.op(format_args!("Qcur-{il}"), &s.q, n, q_w);
+    tr.op(format_args!("Kcur-{il}"), &s.k, n, k_w);
+    tr.op(format_args!("Vcur-{il}"), &s.v, n, v_w);
     for (b, x) in [(&w.bq, &mut s.q), (&w.bk, &mut s.k), (&w.bv, &mut s.v)] {
         if let Some(b) = b {
             be.add_bias(x, b, n);
@@ -229,25 +229,25 @@ pub(super) fn attention<B: Backend>(
     if let Some(qn) = &w.q_norm {
         be.rms_norm(&s.q, qn, hp.rms_eps, n * hp.n_head, hd, &mut s.tmp);
         std::mem::swap(&mut s.q, &mut s.tmp);
-        tr.op(&format!("Qcur_normed-{il}"), &s.q, n, q_w);
+        tr.op(format_args!("Qcur_normed-{il}"), &s.q, n, q_w);
     }
     if let Some(kn) = &w.k_norm {
         be.rms_norm(&s.k, kn, hp.rms_eps, n * hp.n_head_kv, hd, &mut s.tmp);
         std::mem::swap(&mut s.k, &mut s.tmp);
-        tr.op(&format!("Kcur_normed-{il}"), &s.k, n, k_w);
+        tr.op(format_args!("Kcur_normed-{il}"), &s.k, n, k_w);
     }
     be.rope(&mut s.q, &cfg.rope, hp.n_head, hd, pos0, n);
     be.rope(&mut s.k, &cfg.rope, hp.n_head_kv, hd, pos0, n);
-    tr.op(&format!("Qcur-{il} (rope)"), &s.q, n, q_w);
-    tr.op(&format!("Kcur-{il} (rope)"), &s.k, n, k_w);
+    tr.op(format_args!("Qcur-{il} (rope)"), &s.q, n, q_w);
+    tr.op(format_args!("Kcur-{il} (rope)"), &s.k, n, k_w);
     if let Some(scale) = cfg.q_scale {
         be.scale(&mut s.q, scale, n * q_w);
     }
     be.attention(&s.q, &s.k, &s.v, kv, il, &cfg.attn, pos0, n, &mut s.att);
     be.kv_store(kv, il, &s.k, &s.v, pos0, n);
-    tr.op(&format!("kqv_out-{il}"), &s.att, n, hp.n_head * hdv);
+    tr.op(format_args!("kqv_out-{il}"), &s.att, n, hp.n_head * hdv);
     be.matmul(&w.wo, &s.att, n, &mut s.o);
-    tr.op(&format!("attn_out-{il}"), &s.o, n, hp.n_embd);
+    tr.op(format_args!("attn_out-{il}"), &s.o, n, hp.n_embd);
 }
 
 /// Gated feed-forward of layer `il`: `s.h` -> `s.o`.
@@ -263,15 +263,15 @@ pub(super) fn feed_forward<B: Backend>(
     let n = s.n;
     let len = n * hp.n_ff;
     be.matmul_many(&[&w.gate, &w.up], &s.h, n, &mut [&mut s.gate, &mut s.up]);
-    tr.op(&format!("ffn_gate-{il}"), &s.gate, n, hp.n_ff);
-    tr.op(&format!("ffn_up-{il}"), &s.up, n, hp.n_ff);
+    tr.op(format_args!("ffn_gate-{il}"), &s.gate, n, hp.n_ff);
+    tr.op(format_args!("ffn_up-{il}"), &s.up, n, hp.n_ff);
     match act {
         Activation::Silu => be.swiglu(&s.gate, &s.up, len, &mut s.act),
         Activation::Gelu => be.geglu(&s.gate, &s.up, len, &mut s.act),
     }
-    tr.op(&format!("ffn_act-{il}"), &s.act, n, hp.n_ff);
+    tr.op(format_args!("ffn_act-{il}"), &s.act, n, hp.n_ff);
     be.matmul(&w.down, &s.act, n, &mut s.o);
-    tr.op(&format!("ffn_out-{il}"), &s.o, n, hp.n_embd);
+    tr.op(format_args!("ffn_out-{il}"), &s.o, n, hp.n_embd);
 }
 
 /// What a chunk's forward pass returns.
@@ -326,10 +326,10 @@ impl<B: Backend> Head<B> {
         be.copy_rows(&s.x, first, &mut s.h, 0, rows, d);
         be.rms_norm(&s.h, &self.norm, hp.rms_eps, rows, d, &mut s.o);
         let tr = Tracer::new(be);
-        tr.op("result_norm", &s.o, rows, d);
+        tr.op(format_args!("result_norm"), &s.o, rows, d);
         let mut out = be.buffer(rows * hp.n_vocab);
         be.matmul(self.output.as_ref().unwrap_or(tok_embd), &s.o, rows, &mut out);
-        tr.op("result_output", &out, rows, hp.n_vocab);
+        tr.op(format_args!("result_output"), &out, rows, hp.n_vocab);
         if let Some(cap) = self.softcap {
             be.softcap(&mut out, cap, rows * hp.n_vocab);
         }

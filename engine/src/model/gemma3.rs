@@ -171,24 +171,24 @@ impl<B: Backend> blocks::Architecture for Gemma<B> {
         let mut s = Scratch::new(be, hp, n);
         let tr = Tracer::new(be);
         be.get_rows(&self.tok_embd, tokens, &mut s.x);
-        tr.op("embd", &s.x, n, d);
+        tr.op(format_args!("embd"), &s.x, n, d);
         be.scale(&mut s.x, (d as f32).sqrt(), n * d);
-        tr.op("inp_scaled", &s.x, n, d);
+        tr.op(format_args!("inp_scaled"), &s.x, n, d);
         for (il, l) in self.layers.iter().enumerate() {
             s.norm_x(be, &l.attn_norm, hp);
-            tr.op(&format!("attn_norm-{il}"), &s.h, n, d);
+            tr.op(format_args!("attn_norm-{il}"), &s.h, n, d);
             blocks::attention(be, &tr, hp, &l.attn, &l.cfg, &mut s, kv, il, pos0);
             s.norm_o(be, &l.attn_post_norm, hp);
-            tr.op(&format!("attn_post_norm-{il}"), &s.o, n, d);
+            tr.op(format_args!("attn_post_norm-{il}"), &s.o, n, d);
             be.add(&mut s.x, &s.o, n * d);
-            tr.op(&format!("sa_out-{il}"), &s.x, n, d);
+            tr.op(format_args!("sa_out-{il}"), &s.x, n, d);
             s.norm_x(be, &l.ffn_norm, hp);
-            tr.op(&format!("ffn_norm-{il}"), &s.h, n, d);
+            tr.op(format_args!("ffn_norm-{il}"), &s.h, n, d);
             blocks::feed_forward(be, &tr, hp, &l.ffn, Activation::Gelu, &mut s, il);
             s.norm_o(be, &l.ffn_post_norm, hp);
-            tr.op(&format!("ffn_post_norm-{il}"), &s.o, n, d);
+            tr.op(format_args!("ffn_post_norm-{il}"), &s.o, n, d);
             be.add(&mut s.x, &s.o, n * d);
-            tr.op(&format!("l_out-{il}"), &s.x, n, d);
+            tr.op(format_args!("l_out-{il}"), &s.x, n, d);
         }
         self.head.output(be, hp, &self.tok_embd, &mut s, out)
     }

@@ -107,18 +107,18 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
         let mut s = Scratch::new(be, hp, n);
         let tr = Tracer::new(be);
         be.get_rows(&self.tok_embd, tokens, &mut s.x);
-        tr.op("embd", &s.x, n, d);
+        tr.op(format_args!("embd"), &s.x, n, d);
         for (il, l) in self.layers.iter().enumerate() {
             s.norm_x(be, &l.attn_norm, hp);
-            tr.op(&format!("attn_norm-{il}"), &s.h, n, d);
+            tr.op(format_args!("attn_norm-{il}"), &s.h, n, d);
             blocks::attention(be, &tr, hp, &l.attn, &self.cfg, &mut s, kv, il, pos0);
             be.add(&mut s.x, &s.o, n * d);
-            tr.op(&format!("ffn_inp-{il}"), &s.x, n, d);
+            tr.op(format_args!("ffn_inp-{il}"), &s.x, n, d);
             s.norm_x(be, &l.ffn_norm, hp);
-            tr.op(&format!("ffn_norm-{il}"), &s.h, n, d);
+            tr.op(format_args!("ffn_norm-{il}"), &s.h, n, d);
             blocks::feed_forward(be, &tr, hp, &l.ffn, Activation::Silu, &mut s, il);
             be.add(&mut s.x, &s.o, n * d);
-            tr.op(&format!("l_out-{il}"), &s.x, n, d);
+            tr.op(format_args!("l_out-{il}"), &s.x, n, d);
         }
         self.head.output(be, hp, &self.tok_embd, &mut s, out)
     }

@@ -176,7 +176,8 @@ impl<'a, B: Backend> Tracer<'a, B> {
     }
 
     /// `buf` holds `rows` rows of `width` values.
-    pub fn op(&self, name: &str, buf: &B::Buf, rows: usize, width: usize) {
+    /// `name` is formatted only when tracing is on: decoding calls this a dozen times a layer.
+    pub fn op(&self, name: std::fmt::Arguments<'_>, buf: &B::Buf, rows: usize, width: usize) {
         if !self.enabled || rows * width == 0 {
             return;
         }
