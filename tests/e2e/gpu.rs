@@ -44,12 +44,17 @@ fn steps(m: &dyn Model, prompt: &str, n: usize, forced: Option<&[u32]>) -> Vec<[
 }
 
 /// The greedy continuations of the first `max_cases` reference prompts of `model` on the GPU
-/// against the CPU's. With f64 steps (`Arith::F64`, lavapipe's default, `ROLLAMA_GPU_F64=1`
-/// elsewhere) every op rounds as the CPU's, so the log-probabilities must be equal too, not
+/// against the CPU's. With f64 steps (`Arith::F64`, taken wherever the adapter has f64) every
+/// op rounds as the CPU's, so the log-probabilities must be equal too, not
 /// only the tokens (and the CPU's tokens are llama.cpp's, see greedy.rs). Without, the GPU may
 /// take the CPU's runner-up where the CPU itself nearly tied.
 fn greedy_on_the_gpu_equals_the_cpu(model: &str, max_cases: usize) {
     let Some(gpu) = gpu() else { return };
+    // f64 steps wherever the adapter has them, even a real GPU's whose default is f32.
+    let gpu = match GpuBackend::with_arith(Arith::F64) {
+        Ok(g) => Arc::new(g),
+        Err(_) => gpu,
+    };
     eprintln!("GPU: {}", gpu.name());
     let bitwise = gpu.arith() == Arith::F64;
     let r = reference(model);

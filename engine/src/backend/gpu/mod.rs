@@ -110,6 +110,12 @@ impl GpuBackend {
         GpuBackend::open(true)
     }
 
+    /// [`GpuBackend::new`] with the given arithmetic ([`Arith::F64`] fails on an adapter
+    /// without f64), whatever the adapter's default.
+    pub fn with_arith(arith: Arith) -> Result<GpuBackend, GpuError> {
+        GpuBackend::open_with(true, Some(arith))
+    }
+
     /// The backend a server or CLI should use, as `ROLLAMA_GPU` says: `0` none, `1` the best
     /// adapter even a software one, unset (or anything else) a real GPU only (discrete,
     /// integrated or virtual): a CPU-emulated Vulkan device is slower than the CPU backend.
