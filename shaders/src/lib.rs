@@ -23,6 +23,7 @@ wgsl! {
     ARITH_F32 = "arith_f32.wgsl";
     ARITH_F64 = "arith_f64.wgsl";
     SILU = "silu.wgsl";
+    MATMUL_PARAMS = "matmul_params.wgsl";
     MATMUL_LANES = "matmul_lanes.wgsl";
     LANES_Q8 = "lanes_q8.wgsl";
     MM_Q6_K_LANES = "mm_q6_k_lanes.wgsl";
@@ -173,14 +174,14 @@ const fn mm_lanes(name: &'static str, part: &'static [&'static str], act: ActFor
 
 /// Matmul kernels by ggml type id (`GgmlType as u32`).
 pub const MATMULS: &[(u32, MatmulShader)] = &[
-    (0, mm("matmul_f32", &[F16, QUANT, MM_F32, MATMUL], ActFormat::F32)),
-    (1, mm("matmul_f16", &[F16, QUANT, MM_F16, MATMUL], ActFormat::F32)),
-    (2, mm("matmul_q4_0", &[F16, QUANT, Q8_ACT, MM_Q4_0, MATMUL], ActFormat::Q8)),
-    (3, mm("matmul_q4_1", &[F16, QUANT, Q8_ACT, MM_Q4_1, MATMUL], ActFormat::Q8)),
-    (6, mm("matmul_q5_0", &[F16, QUANT, Q8_ACT, MM_Q5_0, MATMUL], ActFormat::Q8)),
-    (8, mm("matmul_q8_0", &[F16, QUANT, Q8_ACT, MM_Q8_0, MATMUL], ActFormat::Q8)),
-    (12, mm("matmul_q4_k", &[F16, QUANT, Q8_ACT, MM_Q4_K, MATMUL], ActFormat::Q8K)),
-    (14, mm("matmul_q6_k", &[F16, QUANT, Q8_ACT, MM_Q6_K, MATMUL], ActFormat::Q8K)),
+    (0, mm("matmul_f32", &[F16, QUANT, MM_F32, MATMUL_PARAMS, MATMUL], ActFormat::F32)),
+    (1, mm("matmul_f16", &[F16, QUANT, MM_F16, MATMUL_PARAMS, MATMUL], ActFormat::F32)),
+    (2, mm("matmul_q4_0", &[F16, QUANT, Q8_ACT, MM_Q4_0, MATMUL_PARAMS, MATMUL], ActFormat::Q8)),
+    (3, mm("matmul_q4_1", &[F16, QUANT, Q8_ACT, MM_Q4_1, MATMUL_PARAMS, MATMUL], ActFormat::Q8)),
+    (6, mm("matmul_q5_0", &[F16, QUANT, Q8_ACT, MM_Q5_0, MATMUL_PARAMS, MATMUL], ActFormat::Q8)),
+    (8, mm("matmul_q8_0", &[F16, QUANT, Q8_ACT, MM_Q8_0, MATMUL_PARAMS, MATMUL], ActFormat::Q8)),
+    (12, mm("matmul_q4_k", &[F16, QUANT, Q8_ACT, MM_Q4_K, MATMUL_PARAMS, MATMUL], ActFormat::Q8K)),
+    (14, mm("matmul_q6_k", &[F16, QUANT, Q8_ACT, MM_Q6_K, MATMUL_PARAMS, MATMUL], ActFormat::Q8K)),
 ];
 
 /// The matmul kernels that replace [`MATMULS`]' with [`Arith::F64`]: the CPU's orders, which
@@ -189,21 +190,53 @@ pub const MATMULS: &[(u32, MatmulShader)] = &[
 /// (`matmul_serial.wgsl`, one invocation per weight row and activation row). Real GPUs, which
 /// default to f32, keep the f32 kernels: how the lanes kernels compare there is unmeasured.
 pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
-    (2, mm_lanes("matmul_q4_0_lanes", &[F16, QUANT, MM_Q4_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (3, mm_lanes("matmul_q4_1_lanes", &[F16, QUANT, MM_Q4_1_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (6, mm_lanes("matmul_q5_0_lanes", &[F16, QUANT, MM_Q5_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
-    (8, mm_lanes("matmul_q8_0_lanes", &[F16, QUANT, MM_Q8_0_LANES, LANES_Q8, MATMUL_LANES], ActFormat::Q8, 32)),
+    (
+        2,
+        mm_lanes(
+            "matmul_q4_0_lanes",
+            &[F16, QUANT, MM_Q4_0_LANES, LANES_Q8, MATMUL_PARAMS, MATMUL_LANES],
+            ActFormat::Q8,
+            32,
+        ),
+    ),
+    (
+        3,
+        mm_lanes(
+            "matmul_q4_1_lanes",
+            &[F16, QUANT, MM_Q4_1_LANES, LANES_Q8, MATMUL_PARAMS, MATMUL_LANES],
+            ActFormat::Q8,
+            32,
+        ),
+    ),
+    (
+        6,
+        mm_lanes(
+            "matmul_q5_0_lanes",
+            &[F16, QUANT, MM_Q5_0_LANES, LANES_Q8, MATMUL_PARAMS, MATMUL_LANES],
+            ActFormat::Q8,
+            32,
+        ),
+    ),
+    (
+        8,
+        mm_lanes(
+            "matmul_q8_0_lanes",
+            &[F16, QUANT, MM_Q8_0_LANES, LANES_Q8, MATMUL_PARAMS, MATMUL_LANES],
+            ActFormat::Q8,
+            32,
+        ),
+    ),
     (
         12,
         MatmulShader {
-            shader: sa("matmul_q4_k_serial", &[F16, QUANT, MM_Q4_K_SERIAL, MATMUL_SERIAL], &[R, R, RW]),
+            shader: sa("matmul_q4_k_serial", &[F16, QUANT, MM_Q4_K_SERIAL, MATMUL_PARAMS, MATMUL_SERIAL], &[R, R, RW]),
             act: ActFormat::Q8K,
             tile: 1,
             rows_per_group: 64,
             unit: 256,
         },
     ),
-    (14, mm_lanes("matmul_q6_k_lanes", &[F16, QUANT, MM_Q6_K_LANES, MATMUL_LANES], ActFormat::Q8K, 256)),
+    (14, mm_lanes("matmul_q6_k_lanes", &[F16, QUANT, MM_Q6_K_LANES, MATMUL_PARAMS, MATMUL_LANES], ActFormat::Q8K, 256)),
 ];
 
 /// The matmul kernel of ggml type `ty` with `arith`, if there is one.
@@ -279,7 +312,7 @@ pub struct QuantizeParams {
     pub _pad: [u32; 2],
 }
 
-/// `matmul.wgsl`.
+/// `matmul_params.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct MatmulParams {

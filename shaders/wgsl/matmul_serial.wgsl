@@ -6,26 +6,7 @@
 // at a time and the rest in groups of four (see the CPU backend's matmul).
 // Workgroups: x + y * nwg.x = group of 64 weight rows, z = activation row.
 
-struct Params {
-    rows: u32,
-    cols: u32,
-    n: u32,
-    row_bytes: u32,
-    units: u32,
-    a_row: u32,
-    single: u32,
-    // Out[t * out_stride + row0 + r] for row r of this part of the weights.
-    row0: u32,
-    out_stride: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> a: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// Params and bindings: matmul_params.wgsl.
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

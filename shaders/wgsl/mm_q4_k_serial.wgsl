@@ -5,10 +5,6 @@
 // (gemm), the exact sums sc * q * q8 and m * sum(q8), each folded into its own f32 chain by an
 // FMA with d_w * d_a (dmin_w * d_a); the chains subtracted at the end.
 
-fn byte_sum(word: u32) -> i32 {
-    return sx8(word & 0xffu) + sx8((word >> 8u) & 0xffu) + sx8((word >> 16u) & 0xffu) + sx8(word >> 24u);
-}
-
 fn row_dot(ro: u32, ar: u32, gemv: bool) -> f32 {
     var acc = 0.0;
     var acc_m = 0.0;

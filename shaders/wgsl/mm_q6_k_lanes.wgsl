@@ -27,10 +27,6 @@ fn load_lane(ro: u32, u: u32, l: u32) {
     wsc = vec2<i32>(sx8(byte_at(o + 192u + 2u * l)), sx8(byte_at(o + 193u + 2u * l)));
 }
 
-fn byte_sum(word: u32) -> i32 {
-    return sx8(word & 0xffu) + sx8((word >> 8u) & 0xffu) + sx8((word >> 16u) & 0xffu) + sx8(word >> 24u);
-}
-
 fn lane_fma(ar: u32, u: u32, l: u32, acc: f32) -> f32 {
     let ao = ar + u * 65u;
     var s = 0;

@@ -30,6 +30,11 @@ fn sx8(b: u32) -> i32 {
     return i32(b << 24u) >> 24u;
 }
 
+// The sum of a word's four signed bytes.
+fn byte_sum(word: u32) -> i32 {
+    return sx8(word & 0xffu) + sx8((word >> 8u) & 0xffu) + sx8((word >> 16u) & 0xffu) + sx8(word >> 24u);
+}
+
 // Q4_K's 6-bit scale (x) and min (y) of group j, as ggml's get_scale_min_k4.
 fn q4k_scale_min(o: u32, j: u32) -> vec2<u32> {
     if (j < 4u) {
