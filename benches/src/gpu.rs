@@ -28,8 +28,9 @@ use rollama_engine::sampler::Rng;
 use crate::synth;
 
 const USAGE: &str = "usage: e2e-bench gpu [--small] [--copy-mib N] [--weight-mib N] [--no-kernels]
-       [-p 512] [-n 128] [-r 3] [--steps 32] [--make-smollm2 PATH] [--make-7b PATH [--layers 32]]
-       [MODEL.gguf...]
+       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--make-smollm2 PATH]
+       [--make-7b PATH [--layers 32]] [MODEL.gguf...]
+  --check N: first decode N greedy tokens on the CPU and on the GPU and compare them (0: skip)
   --make-smollm2 PATH, --make-7b PATH: write a random-weight model of that shape there, then
   measure it (with the models given; with neither, ~/.cache/rollama/models' SmolLM2)";
 
@@ -46,6 +47,8 @@ struct Args {
     tg: usize,
     reps: usize,
     steps: usize,
+    /// Greedy tokens compared against the CPU backend per model (0: none).
+    check: usize,
     make_7b: Option<PathBuf>,
     make_smol: Option<PathBuf>,
     layers: usize,
@@ -64,6 +67,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         tg: 128,
         reps: 3,
         steps: 32,
+        check: 16,
         make_7b: None,
         make_smol: None,
         layers: 32,
@@ -78,7 +82,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             // Sizes at which a software rasterizer (lavapipe) answers in seconds.
             "--small" => {
                 (a.copy_mib, a.weight_mib, a.cols, a.batch, a.target_s) = (16, 2, 1024, 32, 0.02);
-                (a.pp, a.tg, a.reps, a.steps) = (16, 4, 1, 4);
+                (a.pp, a.tg, a.reps, a.steps, a.check) = (16, 4, 1, 4, 4);
             }
             "--copy-mib" => a.copy_mib = num(arg)? as u64,
             "--weight-mib" => a.weight_mib = num(arg)? as u64,
@@ -88,6 +92,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "-r" => a.reps = num(arg)?.max(1),
             "--steps" => a.steps = num(arg)?.max(1),
             "--layers" => a.layers = num(arg)?.max(1),
+            "--check" => a.check = num(arg)?,
             "--make-7b" | "--make-smollm2" => {
                 let path = it.next().ok_or_else(|| format!("{arg} needs a path\n{USAGE}"))?.into();
                 *if arg == "--make-7b" { &mut a.make_7b } else { &mut a.make_smol } = Some(path);
@@ -243,6 +248,9 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         weights / 1e6,
         bound
     );
+    if a.check > 0 {
+        greedy_check(path, &*model, a.check)?;
+    }
     let s = step_split(g, &*model, a.steps).map_err(|e| e.to_string())?;
     println!("decode step, mean of {} steps (ms):", a.steps);
     println!("| wall | GPU | host overhead | recording | submissions | GPU of wall | t/s | of bound |");
@@ -271,6 +279,39 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         };
         println!("| {name} | {label}{n} | {:.2} ± {:.2} | {b} | {of} |", r.mean, r.stddev);
     }
+    Ok(())
+}
+
+/// Decodes `steps` greedy tokens after a fixed random prompt on the GPU model and on the same
+/// file loaded on the CPU backend, each from its own previous token, and prints how many
+/// tokens agree and the largest logit difference over the steps where they still agree.
+fn greedy_check(path: &std::path::Path, gpu: &dyn Model, steps: usize) -> Result<(), String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu = model::load(path, Arc::new(rollama_engine::backend::CpuBackend::new(threads))).map_err(|e| e.to_string())?;
+    let n_vocab = gpu.hparams().n_vocab as u64;
+    let mut rng = Rng::new(11);
+    let prompt: Vec<u32> = (0..8).map(|_| (rng.next_u64() % n_vocab) as u32).collect();
+    let argmax = |l: &[f32]| l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
+    let mut sessions = (cpu.new_session(prompt.len() + steps + 1), gpu.new_session(prompt.len() + steps + 1));
+    let (mut input_c, mut input_g) = (prompt.clone(), prompt);
+    let (mut agree, mut worst, mut scale) = (0, 0f32, 0f32);
+    for _ in 0..steps {
+        let lc = cpu.forward(&mut sessions.0, &input_c, Logits::Last).map_err(|e| e.to_string())?;
+        let lg = gpu.forward(&mut sessions.1, &input_g, Logits::Last).map_err(|e| e.to_string())?;
+        let (tc, tg) = (argmax(&lc), argmax(&lg));
+        if tc != tg {
+            break;
+        }
+        agree += 1;
+        for (x, y) in lc.iter().zip(&lg) {
+            worst = worst.max((x - y).abs());
+            scale = scale.max(x.abs());
+        }
+        (input_c, input_g) = (vec![tc], vec![tg]);
+    }
+    println!(
+        "greedy check against the CPU: {agree} of {steps} tokens equal; max |logit difference| {worst:.3e} (max |logit| {scale:.3})"
+    );
     Ok(())
 }
 
