@@ -1,14 +1,16 @@
-//! `e2e-bench gpu`: the GPU backend against the GPU's own copy bandwidth.
+//! `e2e-bench gpu`: the GPU backend against the GPU's own bandwidth.
 //!
-//! 1. Copy bandwidth: a large buffer-to-buffer copy, repeated in one submission.
+//! 1. Bandwidth, after a second of load so that clocks have risen: a large buffer-to-buffer
+//!    copy repeated in one submission, and a compute kernel that reads a buffer once. The
+//!    faster of the two is the bound that every share below is of.
 //! 2. Each matmul kernel (one per weight type) on a weight larger than the caches (128 MiB by
 //!    default, against an H100's 50 MB of L2): one activation row (decode) as GB/s of weight
-//!    read and its share of the copy bandwidth, and a prompt-sized batch as GFLOP/s. The
+//!    read and its share of the bound, and a prompt-sized batch as GFLOP/s. The
 //!    products are timed back to back in one submission, each waiting for the one before (they
 //!    write the same output), as a decode step's do; the activations are quantized once.
 //! 3. Per model, a decode step split into the GPU's time and the host's (recording, submission,
 //!    waiting, reading the logits back), then pp and tg as `rollama bench` measures them, tg
-//!    next to its bound: the bytes of weights one token reads over the copy bandwidth.
+//!    next to its bound: the bytes of weights one token reads over the bandwidth bound.
 //!
 //! Times are GPU timestamps where the adapter has them, else the wall clock around submit and
 //! wait (which then includes the submission's latency). The copy bandwidth counts the bytes
@@ -42,6 +44,8 @@ struct Args {
     batch: usize,
     /// Seconds each kernel measurement aims at.
     target_s: f64,
+    /// Seconds of reads before the first measurement.
+    warm_s: f64,
     kernels: bool,
     pp: usize,
     tg: usize,
@@ -62,6 +66,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         cols: 4096,
         batch: 512,
         target_s: 0.05,
+        warm_s: 1.0,
         kernels: true,
         pp: 512,
         tg: 128,
@@ -81,7 +86,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         match arg.as_str() {
             // Sizes at which a software rasterizer (lavapipe) answers in seconds.
             "--small" => {
-                (a.copy_mib, a.weight_mib, a.cols, a.batch, a.target_s) = (16, 2, 1024, 32, 0.02);
+                (a.copy_mib, a.weight_mib, a.cols, a.batch, a.target_s, a.warm_s) = (16, 2, 1024, 32, 0.02, 0.0);
                 (a.pp, a.tg, a.reps, a.steps, a.check) = (16, 4, 1, 4, 4);
             }
             "--copy-mib" => a.copy_mib = num(arg)? as u64,
@@ -124,7 +129,18 @@ pub fn main(args: &[String]) {
     let clock = if g.has_timestamps() { "GPU timestamps" } else { "wall clock (no timestamp queries)" };
     println!("adapter: {}; timed by {clock}", g.adapter_name());
 
+    // Clocks rise only under load: a second of reads first, so the first numbers are not
+    // those of an idle GPU.
+    let warm = Instant::now();
+    while warm.elapsed().as_secs_f64() < a.warm_s {
+        g.time_reads(a.copy_mib << 20, 4);
+    }
     let copy = copy_bandwidth(&g, a.copy_mib << 20, a.target_s);
+    let read = read_bandwidth(&g, a.copy_mib << 20, a.target_s);
+    // The bound: the faster of the two ways to move bytes, so that shares of it are not
+    // flattered by a slow copy engine.
+    let copy = copy.max(read);
+    println!("bandwidth bound: {:.1} GB/s", copy / 1e9);
     if a.kernels {
         kernels(&g, &a, copy);
     }
@@ -177,12 +193,20 @@ fn copy_bandwidth(g: &GpuBackend, bytes: u64, target_s: f64) -> f64 {
     moved
 }
 
+/// Read bandwidth of a compute kernel that reads each byte once, in bytes per second.
+fn read_bandwidth(g: &GpuBackend, bytes: u64, target_s: f64) -> f64 {
+    let t = per_rep(target_s, 1000, |reps| g.time_reads(bytes, reps).seconds);
+    let read = bytes as f64 / t;
+    println!("read {} MiB by a kernel: {:.1} GB/s; {:.1} µs per read", bytes >> 20, read / 1e9, t * 1e6);
+    read
+}
+
 /// Every matmul kernel on a weight of at least `a.weight_mib` MiB.
 fn kernels(g: &GpuBackend, a: &Args, copy: f64) {
     use GgmlType::*;
     let cols = a.cols;
     println!("\nmatmul kernels: one activation row (decode), then {} rows (prompt)", a.batch);
-    println!("| type | weight | MiB | decode µs | GB/s | of copy | prompt ms | GFLOP/s |");
+    println!("| type | weight | MiB | decode µs | GB/s | of bound | prompt ms | GFLOP/s |");
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut rng = Rng::new(42);
     let mut x = g.buffer(a.batch * cols);
@@ -244,7 +268,7 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
     let weights = GgufFile::open(path).map(|f| crate::bytes_per_token(&f) as f64).map_err(|e| e.to_string())?;
     let bound = copy / weights;
     println!(
-        "\n{name}: loaded in {load_s:.1} s; {:.1} MB of weights per token, bound {:.1} t/s at the copy bandwidth",
+        "\n{name}: loaded in {load_s:.1} s; {:.1} MB of weights per token, bound {:.1} t/s at the bandwidth bound",
         weights / 1e6,
         bound
     );
@@ -287,11 +311,14 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
 /// tokens agree and the largest logit difference over the steps where they still agree.
 fn greedy_check(path: &std::path::Path, gpu: &dyn Model, steps: usize) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cpu = model::load(path, Arc::new(rollama_engine::backend::CpuBackend::new(threads))).map_err(|e| e.to_string())?;
+    let cpu =
+        model::load(path, Arc::new(rollama_engine::backend::CpuBackend::new(threads))).map_err(|e| e.to_string())?;
     let n_vocab = gpu.hparams().n_vocab as u64;
     let mut rng = Rng::new(11);
     let prompt: Vec<u32> = (0..8).map(|_| (rng.next_u64() % n_vocab) as u32).collect();
-    let argmax = |l: &[f32]| l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
+    let argmax = |l: &[f32]| {
+        l.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
+    };
     let mut sessions = (cpu.new_session(prompt.len() + steps + 1), gpu.new_session(prompt.len() + steps + 1));
     let (mut input_c, mut input_g) = (prompt.clone(), prompt);
     let (mut agree, mut worst, mut scale) = (0, 0f32, 0f32);

@@ -58,6 +58,16 @@ wgsl! {
     SOFTCAP = "softcap.wgsl";
     SWIGLU = "swiglu.wgsl";
     GEGLU = "geglu.wgsl";
+    GEMV = "gemv.wgsl";
+    ATTENTION_F32 = "attention_f32.wgsl";
+    READ_SUM = "read_sum.wgsl";
+    GV_COMMON = "gv_common.wgsl";
+    GV_Q4_0 = "gv_q4_0.wgsl";
+    GV_Q4_1 = "gv_q4_1.wgsl";
+    GV_Q5_0 = "gv_q5_0.wgsl";
+    GV_Q8_0 = "gv_q8_0.wgsl";
+    GV_Q4_K = "gv_q4_k.wgsl";
+    GV_Q6_K = "gv_q6_k.wgsl";
 }
 
 /// How a kernel uses one of its storage bindings.
@@ -119,6 +129,10 @@ pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW])
 pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
 pub const ATTENTION_K: Shader = sa("attention", &[F16, ATTENTION], &[R, R, R, R, R, RW]);
+/// The attention kernel of [`Arith::F32`]: positions in parallel (see its source).
+pub const ATTENTION_F32_K: Shader = s("attention_f32", &[ATTENTION_F32], &[R, R, R, R, R, RW]);
+/// The benchmarks' read-bandwidth kernel.
+pub const READ_SUM_K: Shader = s("read_sum", &[READ_SUM], &[R, RW]);
 pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);
 pub const ADD_BIAS_K: Shader = s("add_bias", &[ADD_BIAS], &[R, RW]);
 pub const SCALE_K: Shader = s("scale", &[SCALE], &[RW]);
@@ -239,6 +253,27 @@ pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
     (14, mm_lanes("matmul_q6_k_lanes", &[F16, QUANT, MM_Q6_K_LANES, MATMUL_PARAMS, MATMUL_LANES], ActFormat::Q8K, 256)),
 ];
 
+/// A decode kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per
+/// workgroup, pieces of 32 weights, at most four activation rows.
+const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
+    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: GEMV_MAX_N, rows_per_group: 4, unit: 32 }
+}
+
+/// The most activation rows a decode kernel ([`GEMVS`]) multiplies in one dispatch.
+pub const GEMV_MAX_N: usize = 4;
+
+/// Decode kernels by ggml type id, for [`Arith::F32`]: they sum in their own order (the f64
+/// mode keeps the CPU's, in [`MATMULS_F64`]). They read the activation format of the type's
+/// [`MATMULS`] kernel.
+pub const GEMVS: &[(u32, MatmulShader)] = &[
+    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+];
+
 /// The matmul kernel of ggml type `ty` with `arith`, if there is one.
 pub fn matmul_for(ty: u32, arith: Arith) -> Option<MatmulShader> {
     let exact = match arith {
@@ -263,6 +298,8 @@ pub fn all() -> Vec<Shader> {
         ROPE_K,
         KV_STORE_K,
         ATTENTION_K,
+        ATTENTION_F32_K,
+        READ_SUM_K,
         ADD_K,
         ADD_BIAS_K,
         SCALE_K,
@@ -270,7 +307,7 @@ pub fn all() -> Vec<Shader> {
         SWIGLU_K,
         GEGLU_K,
     ];
-    v.extend(MATMULS.iter().chain(MATMULS_F64).map(|(_, m)| m.shader));
+    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).map(|(_, m)| m.shader));
     v
 }
 
@@ -291,6 +328,15 @@ pub struct GetRowsParams {
     pub row0: u32,
     pub part_rows: u32,
     pub _pad: u32,
+}
+
+/// `read_sum.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ReadSumParams {
+    pub len: u32,
+    pub magic: u32,
+    pub _pad: [u32; 2],
 }
 
 /// `rms_norm.wgsl`.
@@ -460,6 +506,7 @@ mod tests {
             ("kv_store", size_of::<KvStoreParams>()),
             ("attention", size_of::<AttentionParams>()),
             ("elementwise", size_of::<EltParams>()),
+            ("read_sum", size_of::<ReadSumParams>()),
         ] {
             assert_eq!(size % 16, 0, "{name}");
         }

@@ -13,6 +13,7 @@
 //! `profile.rs` times submissions, copies and single matmul kernels for the benchmarks
 //! (`rollama-benches gpu`).
 
+mod bandwidth;
 mod device;
 mod profile;
 #[cfg(test)]
@@ -86,8 +87,12 @@ struct Kernels {
     softcap: Kernel,
     swiglu: Kernel,
     geglu: Kernel,
+    /// The benchmarks' read-bandwidth kernel.
+    read_sum: Kernel,
     /// By ggml type id.
     matmul: Vec<(u32, sh::MatmulShader, Kernel)>,
+    /// Decode kernels by ggml type id (f32 steps only; empty with f64).
+    gemv: Vec<(u32, sh::MatmulShader, Kernel)>,
 }
 
 pub struct GpuBackend {
@@ -164,17 +169,25 @@ impl GpuBackend {
             quantize_q8k: k(&sh::QUANTIZE_Q8K_K, &[]),
             rope: k(&sh::ROPE_K, &[1]),
             kv_store: k(&sh::KV_STORE_K, &[]),
-            attention: k(&sh::ATTENTION_K, &[]),
+            attention: match arith {
+                sh::Arith::F32 => k(&sh::ATTENTION_F32_K, &[]),
+                sh::Arith::F64 => k(&sh::ATTENTION_K, &[]),
+            },
             add: k(&sh::ADD_K, &[]),
             add_bias: k(&sh::ADD_BIAS_K, &[]),
             scale: k(&sh::SCALE_K, &[]),
             softcap: k(&sh::SOFTCAP_K, &[]),
             swiglu: k(&sh::SWIGLU_K, &[]),
             geglu: k(&sh::GEGLU_K, &[]),
+            read_sum: k(&sh::READ_SUM_K, &[]),
             matmul: sh::MATMULS
                 .iter()
                 .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
                 .collect(),
+            gemv: match arith {
+                sh::Arith::F32 => sh::GEMVS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
+                sh::Arith::F64 => Vec::new(),
+            },
         };
         let max_binding = device.limits().max_storage_buffer_binding_size.into();
         let rec = Mutex::new(Recorder::new(&device));
@@ -254,7 +267,8 @@ impl GpuBackend {
         let (sbuf, sid) = (s.buf.clone(), s.id);
         let p = sh::QuantizeParams { cols: cols as u32, n: rows as u32, _pad: [0; 2] };
         let binds = [buf(x), Bind::Buf(&sbuf, sid)];
-        let groups = groups_2d((rows * cols / block).div_ceil(64));
+        // Q8_K: a workgroup per block; Q8: eight blocks per workgroup.
+        let groups = groups_2d((rows * cols / block).div_ceil(if block == 256 { 1 } else { 8 }));
         rec.dispatch(&self.device, &self.queue, qk, bytemuck::bytes_of(&p), &binds, groups);
         Some((sbuf, sid))
     }
@@ -262,7 +276,9 @@ impl GpuBackend {
     /// Records `out = a · wᵀ` for `rows` activation rows `a` already in the kernel's format,
     /// one dispatch per part of `w`.
     fn record_matmul(&self, rec: &mut Recorder, w: &GpuWeight, a: Bind<'_>, rows: usize, out: &GpuBuf) {
-        let (_, mm, k) = self.matmul_kernel(w);
+        // Decoding (a few activation rows) takes the type's gemv kernel where it has one.
+        let gemv = self.kernels.gemv.iter().find(|(t, ..)| *t == w.ty as u32 && rows <= sh::GEMV_MAX_N);
+        let (_, mm, k) = gemv.unwrap_or_else(|| self.matmul_kernel(w));
         let cols = w.cols;
         assert!(out.len >= rows * w.rows, "matmul output too small");
         for part in &w.parts {

@@ -175,7 +175,7 @@ impl GpuBackend {
     /// Records with `record` (one command buffer, unless the recorder's arenas fill up),
     /// submits and waits: the GPU time of what was submitted, or the wall time from the
     /// first submit to idle without timestamps.
-    fn time_submission(&self, record: impl FnOnce(&mut Recorder)) -> Timing {
+    pub(crate) fn time_submission(&self, record: impl FnOnce(&mut Recorder)) -> Timing {
         let was_on = {
             let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
             rec.submit(&self.queue);

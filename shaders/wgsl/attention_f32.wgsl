@@ -1,0 +1,162 @@
+// Causal attention with f32 steps, one workgroup per (query head, row), its 128 invocations
+// spread over positions: per block of 128 positions each scores one (q·k * scale, or
+// cap * tanh(q·k * scale / cap)), the block's max and sum of exps are reduced in shared
+// memory (an online softmax across blocks), then each invocation adds the block's weighted
+// values for its dimensions (lid and lid + 128). The exact kernel (attention.wgsl) instead
+// follows the CPU's order position by position, two barriers each; this one needs about
+// sixteen per 128 positions. Keys and values from the batch are rounded to f16 as the cache
+// holds them.
+
+struct Params {
+    n_head: u32,
+    head_dim: u32,
+    // Query heads per kv head.
+    group: u32,
+    pos0: u32,
+    // Values per position in the cache and in k, v (n_head_kv * head_dim).
+    k_width: u32,
+    v_width: u32,
+    slots: u32,
+    // 0 for full attention.
+    window: u32,
+    scale: f32,
+    // 0 for none.
+    softcap: f32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read> kc: array<u32>;
+@group(0) @binding(5) var<storage, read> vc: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 128u;
+const LOWEST: f32 = -3.4028235e38;
+var<workgroup> qs: array<f32, 256>;
+var<workgroup> weights: array<f32, 128>;
+var<workgroup> red: array<f32, 128>;
+
+fn as_f16(x: f32) -> f32 {
+    return unpack2x16float(pack2x16float(vec2<f32>(x, 0.0))).x;
+}
+
+// q · key of position ps (kv head kvh), from the batch or the cache.
+fn key_dot(ps: u32, kvh: u32) -> f32 {
+    var s = 0.0;
+    if (ps >= p.pos0) {
+        let b = (ps - p.pos0) * p.k_width + kvh * p.head_dim;
+        for (var d = 0u; d < p.head_dim; d++) {
+            s += as_f16(k[b + d]) * qs[d];
+        }
+        return s;
+    }
+    // Rows start at even values (widths and head_dim are even), so words hold pairs.
+    let b = ((ps % p.slots) * p.k_width + kvh * p.head_dim) >> 1u;
+    for (var j = 0u; j < p.head_dim / 2u; j++) {
+        let kv = unpack2x16float(kc[b + j]);
+        s += kv.x * qs[2u * j] + kv.y * qs[2u * j + 1u];
+    }
+    return s;
+}
+
+fn value_at(ps: u32, kvh: u32, d: u32) -> f32 {
+    if (ps >= p.pos0) {
+        return as_f16(v[(ps - p.pos0) * p.v_width + kvh * p.head_dim + d]);
+    }
+    let i = (ps % p.slots) * p.v_width + kvh * p.head_dim + d;
+    let pair = unpack2x16float(vc[i >> 1u]);
+    return select(pair.x, pair.y, (i & 1u) != 0u);
+}
+
+fn reduce_max(x: f32, lid: u32) -> f32 {
+    red[lid] = x;
+    workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h >>= 1u) {
+        if (lid < h) {
+            red[lid] = max(red[lid], red[lid + h]);
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+fn reduce_sum(x: f32, lid: u32) -> f32 {
+    red[lid] = x;
+    workgroupBarrier();
+    for (var h = WG / 2u; h > 0u; h >>= 1u) {
+        if (lid < h) {
+            red[lid] += red[lid + h];
+        }
+        workgroupBarrier();
+    }
+    let r = red[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(128)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    let pos = p.pos0 + t;
+    let kvh = h / p.group;
+    let hd = p.head_dim;
+    var first = 0u;
+    if (p.window != 0u && pos + 1u > p.window) {
+        first = pos + 1u - p.window;
+    }
+    let qbase = t * p.n_head * hd + h * hd;
+    for (var d = lid; d < hd; d += WG) {
+        qs[d] = as_f16(q[qbase + d]);
+    }
+    workgroupBarrier();
+    var m = LOWEST;
+    var sum = 0.0;
+    var acc0 = 0.0;
+    var acc1 = 0.0;
+    for (var c = first; c <= pos; c += WG) {
+        let ps = c + lid;
+        var s = LOWEST;
+        if (ps <= pos) {
+            let dot = key_dot(ps, kvh);
+            s = dot * p.scale;
+            if (p.softcap != 0.0) {
+                s = p.softcap * tanh(dot * (p.scale / p.softcap));
+            }
+        }
+        let mn = max(m, reduce_max(s, lid));
+        let e = select(0.0, exp(s - mn), ps <= pos);
+        weights[lid] = e;
+        // reduce_sum's barriers also publish weights[].
+        let block = reduce_sum(e, lid);
+        let corr = exp(m - mn);
+        sum = sum * corr + block;
+        acc0 *= corr;
+        acc1 *= corr;
+        m = mn;
+        let count = min(WG, pos + 1u - c);
+        for (var j = 0u; j < count; j++) {
+            let wj = weights[j];
+            if (lid < hd) {
+                acc0 += wj * value_at(c + j, kvh, lid);
+            }
+            if (lid + WG < hd) {
+                acc1 += wj * value_at(c + j, kvh, lid + WG);
+            }
+        }
+        workgroupBarrier();
+    }
+    let inv = select(0.0, 1.0 / sum, sum != 0.0);
+    if (lid < hd) {
+        out[qbase + lid] = acc0 * inv;
+    }
+    if (lid + WG < hd) {
+        out[qbase + lid + WG] = acc1 * inv;
+    }
+}
