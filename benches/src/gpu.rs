@@ -290,6 +290,23 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         1.0 / s.wall,
         100.0 / s.wall / bound
     );
+    // The host's time after recording: the wait includes the GPU's time, so "wait - GPU" is
+    // the latency of starting and of noticing the end; "other" is what no column covers.
+    println!("after recording (ms): finish: wgpu encodes the command buffer; upload: the arenas' write_buffer;");
+    println!("wait: submit's end to the result mapped (map_async, device.poll); copy out: reading the mapped bytes");
+    println!("| finish | upload | submit | wait | wait - GPU | copy out | other |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let latency = s.gpu.map_or("n/a".into(), |v| format!("{:.3}", (s.wait - v) * 1e3));
+    let other = s.wall - s.record - s.finish - s.upload - s.submit - s.wait - s.map;
+    println!(
+        "| {:.3} | {:.3} | {:.3} | {:.3} | {latency} | {:.3} | {:.3} |",
+        s.finish * 1e3,
+        s.upload * 1e3,
+        s.submit * 1e3,
+        s.wait * 1e3,
+        s.map * 1e3,
+        other * 1e3
+    );
     println!("| model | test | t/s | bound t/s | of bound |\n| --- | ---: | ---: | ---: | ---: |");
     let mut rng = Rng::new(7);
     for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {
@@ -350,6 +367,13 @@ struct Split {
     /// From the step's start to its first submission: recording the dispatches.
     record: f64,
     submits: f64,
+    /// The host's time after recording, summed over the step's submissions (see
+    /// `rollama_engine::backend::gpu::Submission`).
+    finish: f64,
+    upload: f64,
+    submit: f64,
+    wait: f64,
+    map: f64,
 }
 
 fn step_split(g: &GpuBackend, model: &dyn Model, steps: usize) -> Result<Split, rollama_engine::model::ModelError> {
@@ -366,6 +390,7 @@ fn step_split(g: &GpuBackend, model: &dyn Model, steps: usize) -> Result<Split, 
     g.set_profiling(true);
     g.take_submissions();
     let (mut wall, mut gpu, mut record, mut submits) = (0.0, Some(0.0), 0.0, 0);
+    let (mut finish, mut upload, mut submit, mut wait, mut map) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for _ in 0..steps {
         let t = tok();
         let start = Instant::now();
@@ -375,8 +400,25 @@ fn step_split(g: &GpuBackend, model: &dyn Model, steps: usize) -> Result<Split, 
         record += subs.first().map_or(0.0, |s| s.submitted.duration_since(start).as_secs_f64());
         submits += subs.len();
         gpu = gpu.zip(subs.iter().map(|s| s.gpu_seconds).sum::<Option<f64>>()).map(|(a, b)| a + b);
+        for s in &subs {
+            finish += s.finish_seconds;
+            upload += s.upload_seconds;
+            submit += s.submit_seconds;
+            wait += s.wait_seconds;
+            map += s.map_seconds;
+        }
     }
     g.set_profiling(false);
     let n = steps as f64;
-    Ok(Split { wall: wall / n, gpu: gpu.map(|v| v / n), record: record / n, submits: submits as f64 / n })
+    Ok(Split {
+        wall: wall / n,
+        gpu: gpu.map(|v| v / n),
+        record: record / n,
+        submits: submits as f64 / n,
+        finish: finish / n,
+        upload: upload / n,
+        submit: submit / n,
+        wait: wait / n,
+        map: map / n,
+    })
 }

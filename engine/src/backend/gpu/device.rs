@@ -1,8 +1,9 @@
 //! The device side of the GPU backend: adapter selection, the compiled kernels, and the
 //! recorder that turns ops into one command buffer.
 //!
-//! Every op becomes a dispatch recorded into the pending [`wgpu::CommandEncoder`]; nothing
-//! reaches the GPU until [`Recorder::submit`], which the backend calls from `read` (so a decode
+//! Every op becomes a dispatch recorded into the pending [`wgpu::CommandEncoder`], inside
+//! one compute pass that stays open until a copy or the submission needs the encoder; nothing
+//! reaches the GPU until [`Recorder::submit`], which [`Recorder::read`] calls (so a decode
 //! step, whose only read is its logits, is one submission). A dispatch's params go to a host
 //! arena that is uploaded with one `write_buffer` just before that submission and bound with a
 //! dynamic offset; small host data (token ids, RoPE tables) goes to a second arena the same
@@ -12,10 +13,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use rollama_shaders::{Access, Arith, Shader};
 
-use super::profile::Profiler;
+use super::profile::{Profiler, SubmitTimes};
 
 /// Why no GPU backend could be made.
 #[derive(Debug, thiserror::Error)]
@@ -175,18 +177,38 @@ pub(crate) struct Scratch {
     size: u64,
 }
 
+/// Bindings of one dispatch at most: params and up to seven storage buffers.
+const MAX_BINDS: usize = 8;
+
+/// A bind group's identity: the kernel and the ids of the buffers bound, params first.
+/// Fixed-size, so that looking one up allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct BindKey {
+    kernel: u32,
+    len: u8,
+    ids: [u64; MAX_BINDS],
+}
+
 /// The pending command buffer and what it needs at submission.
 pub(crate) struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
+    /// The compute pass that consecutive dispatches share. wgpu encodes every pass as its own
+    /// Vulkan command buffer plus one for the barriers before it, so a pass per dispatch
+    /// cost two command buffers per op; within one pass wgpu still puts the barriers
+    /// between dispatches, as each dispatch is its own usage scope. It is ended before any
+    /// other command goes into the encoder (see [`Recorder::encoder`]).
+    pass: Option<wgpu::ComputePass<'static>>,
+    /// The kernel whose pipeline `pass` has set (0: none).
+    pass_kernel: u32,
     params: Vec<u8>,
     data: Vec<u8>,
     params_buf: wgpu::Buffer,
     data_buf: wgpu::Buffer,
     data_id: u64,
     params_id: u64,
-    bind_groups: HashMap<(u32, Vec<u64>), wgpu::BindGroup>,
+    bind_groups: HashMap<BindKey, wgpu::BindGroup>,
     pub(crate) scratch: Option<Scratch>,
-    pub(crate) staging: Option<Scratch>,
+    staging: Option<Scratch>,
     /// Timestamps around each submission, while a benchmark asks for them.
     pub(crate) profiler: Option<Profiler>,
 }
@@ -207,6 +229,8 @@ impl Recorder {
         });
         Recorder {
             encoder: None,
+            pass: None,
+            pass_kernel: 0,
             params: Vec::new(),
             data: Vec::new(),
             params_buf,
@@ -220,15 +244,27 @@ impl Recorder {
         }
     }
 
+    /// The pending encoder for a command other than a dispatch (a copy, a clear, a query):
+    /// the open compute pass is ended first, since wgpu takes no other command while a pass
+    /// is open.
     pub(crate) fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
-        if self.encoder.is_none() {
+        self.end_pass();
+        self.open_encoder(device)
+    }
+
+    fn end_pass(&mut self) {
+        self.pass = None;
+        self.pass_kernel = 0;
+    }
+
+    fn open_encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
+        self.encoder.get_or_insert_with(|| {
             let mut encoder = device.create_command_encoder(&Default::default());
             if let Some(p) = &mut self.profiler {
                 p.begin(&mut encoder);
             }
-            self.encoder = Some(encoder);
-        }
-        self.encoder.as_mut().expect("just set")
+            encoder
+        })
     }
 
     /// Records one dispatch of `k` over `groups` workgroups.
@@ -242,6 +278,7 @@ impl Recorder {
         groups: [u32; 3],
     ) {
         assert!(params.len() as u64 <= PARAMS_SLOT);
+        assert!(binds.len() < MAX_BINDS, "{}: {} bindings", k.name, binds.len());
         let data_len: u64 = binds
             .iter()
             .map(|b| match b {
@@ -255,79 +292,140 @@ impl Recorder {
         {
             self.submit(queue);
         }
-        let mut offsets = vec![self.params.len() as u32];
+        // Dynamic offsets: params first, then each data binding in binding order.
+        let mut offsets = [0u32; MAX_BINDS];
+        let mut n_offsets = 1;
+        offsets[0] = self.params.len() as u32;
         self.params.extend_from_slice(params);
         self.params.resize(self.params.len().next_multiple_of(PARAMS_SLOT as usize), 0);
-        let mut key = vec![self.params_id];
+        let mut key = BindKey { kernel: k.id, len: binds.len() as u8 + 1, ids: [0; MAX_BINDS] };
+        key.ids[0] = self.params_id;
         for (i, b) in binds.iter().enumerate() {
-            match b {
-                Bind::Buf(_, id) => key.push(*id),
+            key.ids[i + 1] = match b {
+                Bind::Buf(_, id) => *id,
                 Bind::Data(d) => {
                     debug_assert!(k.data_bindings.contains(&(i as u32 + 1)));
-                    offsets.push(self.data.len() as u32);
+                    offsets[n_offsets] = self.data.len() as u32;
+                    n_offsets += 1;
                     self.data.extend_from_slice(d);
                     self.data.resize(self.data.len().next_multiple_of(PARAMS_SLOT as usize), 0);
-                    key.push(self.data_id);
+                    self.data_id
                 }
-            }
+            };
         }
-        let key = (k.id, key);
-        if !self.bind_groups.contains_key(&key) {
-            // Buffers dropped by the model stay alive while a cached group holds them; a
-            // cap keeps that bounded.
-            if self.bind_groups.len() >= 4096 {
-                self.bind_groups.clear();
-            }
-            let mut entries = vec![wgpu::BindGroupEntry {
+        if self.pass.is_none() {
+            let desc = wgpu::ComputePassDescriptor { label: Some("dispatches"), timestamp_writes: None };
+            let pass = self.open_encoder(device).begin_compute_pass(&desc).forget_lifetime();
+            self.pass = Some(pass);
+            self.pass_kernel = 0;
+        }
+        // Buffers dropped by the model stay alive while a cached group holds them; a cap
+        // keeps that bounded.
+        if self.bind_groups.len() >= 4096 && !self.bind_groups.contains_key(&key) {
+            self.bind_groups.clear();
+        }
+        let (params_buf, data_buf) = (&self.params_buf, &self.data_buf);
+        let bind_group = self.bind_groups.entry(key).or_insert_with(|| {
+            let mut entries = Vec::with_capacity(binds.len() + 1);
+            entries.push(wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &self.params_buf,
+                    buffer: params_buf,
                     offset: 0,
                     size: std::num::NonZeroU64::new(PARAMS_SLOT),
                 }),
-            }];
+            });
             for (i, b) in binds.iter().enumerate() {
                 let resource = match b {
                     Bind::Buf(buf, _) => buf.as_entire_binding(),
                     Bind::Data(_) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &self.data_buf,
+                        buffer: data_buf,
                         offset: 0,
                         size: std::num::NonZeroU64::new(DATA_WINDOW),
                     }),
                 };
                 entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource });
             }
-            let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(k.name),
                 layout: &k.layout,
                 entries: &entries,
-            });
-            self.bind_groups.insert(key.clone(), bg);
+            })
+        });
+        let pass = self.pass.as_mut().expect("opened above");
+        if self.pass_kernel != k.id {
+            pass.set_pipeline(&k.pipeline);
+            self.pass_kernel = k.id;
         }
-        self.encoder(device);
-        let encoder = self.encoder.as_mut().expect("just made");
-        let mut pass =
-            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(k.name), timestamp_writes: None });
-        pass.set_pipeline(&k.pipeline);
-        pass.set_bind_group(0, &self.bind_groups[&key], &offsets);
+        pass.set_bind_group(0, &*bind_group, &offsets[..n_offsets]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
 
     /// Uploads the arenas and submits the pending commands (if any).
     pub(crate) fn submit(&mut self, queue: &wgpu::Queue) {
+        self.end_pass();
         let Some(mut encoder) = self.encoder.take() else { return };
         if let Some(p) = &mut self.profiler {
             p.end(&mut encoder);
         }
+        let t0 = Instant::now();
+        // wgpu encodes the recorded passes into Vulkan commands here, not while recording.
+        let commands = encoder.finish();
+        let t1 = Instant::now();
         if !self.params.is_empty() {
             queue.write_buffer(&self.params_buf, 0, &self.params);
         }
         if !self.data.is_empty() {
             queue.write_buffer(&self.data_buf, 0, &self.data);
         }
-        queue.submit([encoder.finish()]);
+        let t2 = Instant::now();
+        queue.submit([commands]);
+        let t3 = Instant::now();
+        if let Some(p) = &mut self.profiler {
+            p.submitted(SubmitTimes {
+                finish: (t1 - t0).as_secs_f64(),
+                upload: (t2 - t1).as_secs_f64(),
+                submit: (t3 - t2).as_secs_f64(),
+            });
+        }
         self.params.clear();
         self.data.clear();
+    }
+
+    /// Copies the first `len` f32s of `src` to `out`, after everything recorded so far:
+    /// submits and waits for the GPU.
+    pub(crate) fn read(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        src: &wgpu::Buffer,
+        len: usize,
+        out: &mut Vec<f32>,
+    ) {
+        out.clear();
+        let size = (len * 4) as u64;
+        let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let staging = ensure(device, &mut self.staging, size, usage).buf.clone();
+        if len > 0 {
+            self.encoder(device).copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        }
+        self.submit(queue);
+        if len == 0 {
+            return;
+        }
+        let t0 = Instant::now();
+        let slice = staging.slice(..size);
+        slice.map_async(wgpu::MapMode::Read, |r| r.expect("mapping the read-back buffer"));
+        device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU");
+        let t1 = Instant::now();
+        {
+            let view = slice.get_mapped_range().expect("mapped above");
+            out.extend_from_slice(bytemuck::cast_slice(&view));
+        }
+        staging.unmap();
+        if let Some(p) = &mut self.profiler {
+            p.read((t1 - t0).as_secs_f64(), t1.elapsed().as_secs_f64());
+        }
     }
 }
 

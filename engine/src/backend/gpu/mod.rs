@@ -607,25 +607,7 @@ impl Backend for GpuBackend {
     }
 
     fn read(&self, x: &GpuBuf, len: usize, out: &mut Vec<f32>) {
-        out.clear();
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
-        let size = (len * 4) as u64;
-        let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
-        let staging = ensure(&self.device, &mut rec.staging, size, usage).buf.clone();
-        if len > 0 {
-            rec.encoder(&self.device).copy_buffer_to_buffer(&x.buf, 0, &staging, 0, size);
-        }
-        rec.submit(&self.queue);
-        if len == 0 {
-            return;
-        }
-        let slice = staging.slice(..size);
-        slice.map_async(wgpu::MapMode::Read, |r| r.expect("mapping the read-back buffer"));
-        self.device.poll(wgpu::PollType::wait_indefinitely()).expect("waiting for the GPU");
-        {
-            let view = slice.get_mapped_range().expect("mapped above");
-            out.extend_from_slice(bytemuck::cast_slice(&view));
-        }
-        staging.unmap();
+        rec.read(&self.device, &self.queue, &x.buf, len, out);
     }
 }

@@ -21,7 +21,9 @@ use crate::model::ModelError;
 /// Timestamps one profiler can hold between two [`GpuBackend::take_submissions`].
 const QUERIES: u32 = 4096;
 
-/// One command buffer submitted while profiling was on.
+/// One command buffer submitted while profiling was on. The host's seconds are measured
+/// around each call, so that what a step spends between recording and having its result
+/// can be told apart.
 #[derive(Debug, Clone, Copy)]
 pub struct Submission {
     /// When the host had recorded it and called submit.
@@ -29,6 +31,27 @@ pub struct Submission {
     /// The GPU's time from its start to its end; None without timestamps (or once the
     /// profiler's queries ran out before a take).
     pub gpu_seconds: Option<f64>,
+    /// Finishing the command buffer: wgpu turns the recorded passes into Vulkan commands
+    /// (barriers included) here, not while recording.
+    pub finish_seconds: f64,
+    /// Writing the params and data arenas (`write_buffer`).
+    pub upload_seconds: f64,
+    /// `queue.submit`: wgpu's checks and resource tracking, then the driver's submit.
+    pub submit_seconds: f64,
+    /// For the submission a read waited for: from the end of submit until the GPU was done
+    /// and the read-back buffer mapped (`map_async` and `device.poll`), which includes the
+    /// GPU's own time.
+    pub wait_seconds: f64,
+    /// For the submission a read waited for: copying the mapped bytes out and unmapping.
+    pub map_seconds: f64,
+}
+
+/// The host's seconds inside one [`Recorder::submit`], see [`Submission`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SubmitTimes {
+    pub(crate) finish: f64,
+    pub(crate) upload: f64,
+    pub(crate) submit: f64,
 }
 
 /// A measured span of GPU work.
@@ -50,8 +73,8 @@ struct Queries {
 /// The timestamps of the submissions since the last take.
 pub(crate) struct Profiler {
     queries: Option<Queries>,
-    /// Per submission: when it was submitted, and the index of its first timestamp.
-    submits: Vec<(Instant, Option<u32>)>,
+    /// Per submission: what is known of it so far, and the index of its first timestamp.
+    submits: Vec<(Submission, Option<u32>)>,
     /// The first timestamp of the command buffer being recorded.
     open: Option<u32>,
 }
@@ -109,7 +132,31 @@ impl Profiler {
         if first.is_some() {
             self.stamp(encoder);
         }
-        self.submits.push((Instant::now(), first));
+        let s = Submission {
+            submitted: Instant::now(),
+            gpu_seconds: None,
+            finish_seconds: 0.0,
+            upload_seconds: 0.0,
+            submit_seconds: 0.0,
+            wait_seconds: 0.0,
+            map_seconds: 0.0,
+        };
+        self.submits.push((s, first));
+    }
+
+    /// Called once the command buffer [`Profiler::end`] closed is submitted.
+    pub(crate) fn submitted(&mut self, t: SubmitTimes) {
+        if let Some((s, _)) = self.submits.last_mut() {
+            (s.finish_seconds, s.upload_seconds, s.submit_seconds) = (t.finish, t.upload, t.submit);
+        }
+    }
+
+    /// Called when a read has waited for the last submission and copied its result out.
+    pub(crate) fn read(&mut self, wait: f64, map: f64) {
+        if let Some((s, _)) = self.submits.last_mut() {
+            s.wait_seconds += wait;
+            s.map_seconds += map;
+        }
     }
 }
 
@@ -162,12 +209,12 @@ impl GpuBackend {
         let ns = f64::from(self.queue.get_timestamp_period());
         p.submits
             .drain(..)
-            .map(|(submitted, first)| {
+            .map(|(s, first)| {
                 let gpu_seconds = first.and_then(|i| {
                     let (t0, t1) = (ticks[i as usize], ticks[i as usize + 1]);
                     (t1 >= t0).then(|| (t1 - t0) as f64 * ns * 1e-9)
                 });
-                Submission { submitted, gpu_seconds }
+                Submission { gpu_seconds, ..s }
             })
             .collect()
     }
