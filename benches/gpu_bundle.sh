@@ -1,8 +1,10 @@
 #!/bin/sh
 # Packs what `e2e-bench gpu` needs on an x86-64 Linux GPU machine that has no Rust toolchain
-# and no network: the bench binary built here, Debian's Vulkan loader (libvulkan1, in case the
-# machine has none) and run.sh, which installs the loader only where it is missing, points
-# Vulkan at NVIDIA's driver where that is mounted under /usr/local/nvidia, and runs the bench.
+# and no network: the bench binary built here, Debian's Vulkan loader (libvulkan1) and GL
+# dispatch libraries (libglvnd0 and friends: NVIDIA's Vulkan driver lives in libGLX_nvidia,
+# which needs libGLdispatch; without them the loader finds no adapter), and run.sh, which
+# unpacks them where the loader is missing, points Vulkan at NVIDIA's driver where that is
+# mounted under /usr/local/nvidia, and runs the bench.
 #
 #   sh benches/gpu_bundle.sh [DIR]        # default target/gpubench (ignored by git)
 #   sh DIR/run.sh [e2e-bench gpu flags]   # there; with no flags, the SmolLM2-shaped and
@@ -18,16 +20,16 @@ mkdir -p "$lists/partial"
 o="-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=$lists"
 # shellcheck disable=SC2086
 apt-get $o update -qq
-rm -f "$dir"/libvulkan1_*.deb
+rm -f "$dir"/*.deb
 # shellcheck disable=SC2086
-(cd "$dir" && apt-get $o download libvulkan1)
+(cd "$dir" && apt-get $o download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 libgles2)
 rm -rf "$lists"
 cat >"$dir/run.sh" <<'RUN'
 #!/bin/sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
-    for f in "$here"/libvulkan1_*.deb; do dpkg -x "$f" /; done
+    for f in "$here"/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json

@@ -307,6 +307,7 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         s.map * 1e3,
         other * 1e3
     );
+    kernel_split(g, &*model, a.steps).map_err(|e| e.to_string())?;
     println!("| model | test | t/s | bound t/s | of bound |\n| --- | ---: | ---: | ---: | ---: |");
     let mut rng = Rng::new(7);
     for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {
@@ -356,6 +357,50 @@ fn greedy_check(path: &std::path::Path, gpu: &dyn Model, steps: usize) -> Result
     println!(
         "greedy check against the CPU: {agree} of {steps} tokens equal; max |logit difference| {worst:.3e} (max |logit| {scale:.3})"
     );
+    Ok(())
+}
+
+/// Decode steps again with a timestamp before every dispatch (which perturbs the timing, so
+/// apart from [`step_split`]): each kernel's GPU time per step, its barrier and launch gap
+/// included, slowest first.
+fn kernel_split(g: &GpuBackend, model: &dyn Model, steps: usize) -> Result<(), rollama_engine::model::ModelError> {
+    let n_vocab = model.hparams().n_vocab as u64;
+    let mut rng = Rng::new(5);
+    let prompt: Vec<u32> = (0..8).map(|_| (rng.next_u64() % n_vocab) as u32).collect();
+    let mut session = model.new_session(prompt.len() + steps + 2);
+    model.forward(&mut session, &prompt, Logits::Last)?;
+    g.set_profiling(true);
+    if !g.set_dispatch_timing(true) {
+        println!("(no timestamps inside compute passes: no per-kernel split)");
+        g.set_profiling(false);
+        return Ok(());
+    }
+    g.take_submissions();
+    g.take_kernel_times();
+    let mut total = 0.0;
+    for _ in 0..steps {
+        model.forward(&mut session, &[(rng.next_u64() % n_vocab) as u32], Logits::Last)?;
+        total += g.take_submissions().iter().filter_map(|s| s.gpu_seconds).sum::<f64>();
+    }
+    let times = g.take_kernel_times();
+    g.set_profiling(false);
+    let n = steps as f64;
+    println!(
+        "per kernel, timestamp before each dispatch, mean of {steps} steps: GPU {:.3} ms per step",
+        total / n * 1e3
+    );
+    println!("| kernel | dispatches | µs per step | µs per dispatch | share |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for k in &times {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.2} | {:.0}% |",
+            k.name,
+            k.dispatches as f64 / n,
+            k.seconds / n * 1e6,
+            k.seconds / k.dispatches.max(1) as f64 * 1e6,
+            100.0 * k.seconds / total.max(1e-12)
+        );
+    }
     Ok(())
 }
 

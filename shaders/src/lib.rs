@@ -253,18 +253,15 @@ pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
     (14, mm_lanes("matmul_q6_k_lanes", &[F16, QUANT, MM_Q6_K_LANES, MATMUL_PARAMS, MATMUL_LANES], ActFormat::Q8K, 256)),
 ];
 
-/// A decode kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per
-/// workgroup, pieces of 32 weights, at most four activation rows.
+/// A kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per workgroup,
+/// pieces of 32 weights, tiles of eight activation rows.
 const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: GEMV_MAX_N, rows_per_group: 4, unit: 32 }
+    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit: 32 }
 }
 
-/// The most activation rows a decode kernel ([`GEMVS`]) multiplies in one dispatch.
-pub const GEMV_MAX_N: usize = 4;
-
-/// Decode kernels by ggml type id, for [`Arith::F32`]: they sum in their own order (the f64
-/// mode keeps the CPU's, in [`MATMULS_F64`]). They read the activation format of the type's
-/// [`MATMULS`] kernel.
+/// Matrix products by ggml type id for [`Arith::F32`], decoding and prompts alike: they sum in
+/// their own order (the f64 mode keeps the CPU's, in [`MATMULS_F64`]). They read the
+/// activation format of the type's [`MATMULS`] kernel.
 pub const GEMVS: &[(u32, MatmulShader)] = &[
     (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
     (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),

@@ -1,9 +1,11 @@
-// Matrix-vector products for decoding with f32 steps: out[t] = W · x[t] for at most four
-// activation rows. A team of 32 invocations computes one weight row, four teams a workgroup.
-// Lane l takes pieces l, l + 32, ... of its row (a piece: 32 weights of one block, decoded from
-// a few word loads into packed signed bytes), so a team's loads sweep consecutive bytes and a
-// piece's integer products are four-byte dot products (dot4I8Packed). Each lane keeps one
-// partial sum per activation row; the team adds them once, at the end.
+// Quantized matrix products with f32 steps: out[t] = W · x[t]. A team of 32 invocations
+// computes one weight row, four teams a workgroup, against a tile of up to eight activation
+// rows (workgroup z is the tile: one when decoding, n / 8 over a prompt). Lane l takes pieces
+// l, l + 32, ... of its row (a piece: 32 weights of one block, decoded from a few word loads
+// into packed signed bytes in registers), so a team's loads sweep consecutive bytes, and each
+// decoded piece is multiplied with every activation row of the tile by four-byte integer dot
+// products (dot4I8Packed). Each lane keeps one partial sum per activation row; the team adds
+// them once, at the end.
 // The type part (gv_<type>.wgsl) supplies piece_load(ro, s) (the weights of piece s of the
 // row starting at byte ro, into private registers) and piece_dot(ar, s) -> f32 (their product
 // with the activation row starting at word ar).
@@ -11,38 +13,58 @@
 
 const TEAM: u32 = 32u;
 const TEAMS: u32 = 4u;
-var<workgroup> red: array<vec4<f32>, 128>;
+const TN: u32 = 8u;
+var<workgroup> red: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = (wid.x + wid.y * nwg.x) * TEAMS + lid / TEAM;
     let lane = lid % TEAM;
-    var acc = vec4<f32>(0.0);
+    let t0 = wid.z * TN;
+    let nt = min(TN, p.n - t0);
+    let a0 = t0 * p.a_row;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
     if (r < p.rows) {
         let ro = r * p.row_bytes;
         for (var s = lane; s < p.units; s += TEAM) {
             piece_load(ro, s);
-            acc.x += piece_dot(0u, s);
-            if (p.n > 1u) {
-                acc.y += piece_dot(p.a_row, s);
+            lo.x += piece_dot(a0, s);
+            if (nt > 1u) {
+                lo.y += piece_dot(a0 + p.a_row, s);
             }
-            if (p.n > 2u) {
-                acc.z += piece_dot(2u * p.a_row, s);
+            if (nt > 2u) {
+                lo.z += piece_dot(a0 + 2u * p.a_row, s);
             }
-            if (p.n > 3u) {
-                acc.w += piece_dot(3u * p.a_row, s);
+            if (nt > 3u) {
+                lo.w += piece_dot(a0 + 3u * p.a_row, s);
+            }
+            if (nt > 4u) {
+                hi.x += piece_dot(a0 + 4u * p.a_row, s);
+            }
+            if (nt > 5u) {
+                hi.y += piece_dot(a0 + 5u * p.a_row, s);
+            }
+            if (nt > 6u) {
+                hi.z += piece_dot(a0 + 6u * p.a_row, s);
+            }
+            if (nt > 7u) {
+                hi.w += piece_dot(a0 + 7u * p.a_row, s);
             }
         }
     }
-    red[lid] = acc;
+    red[2u * lid] = lo;
+    red[2u * lid + 1u] = hi;
     workgroupBarrier();
     for (var h = TEAM / 2u; h > 0u; h >>= 1u) {
         if (lane < h) {
-            red[lid] += red[lid + h];
+            red[2u * lid] += red[2u * (lid + h)];
+            red[2u * lid + 1u] += red[2u * (lid + h) + 1u];
         }
         workgroupBarrier();
     }
-    if (r < p.rows && lane < p.n) {
-        out[lane * p.out_stride + p.row0 + r] = red[lid - lane][lane];
+    if (r < p.rows && lane < nt) {
+        let first = 2u * (lid - lane);
+        out[(t0 + lane) * p.out_stride + p.row0 + r] = red[first + lane / 4u][lane % 4u];
     }
 }

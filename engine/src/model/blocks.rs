@@ -349,6 +349,26 @@ pub(super) struct Common<B: Backend> {
     pub hp: Hparams,
     pub tokenizer: Tokenizer,
     pub kv_shapes: Vec<KvShape>,
+    /// The last chunk's activation buffers, for the next chunk of the same size.
+    pub scratch: std::sync::Mutex<Option<Scratch<B>>>,
+}
+
+impl<B: Backend> Common<B> {
+    /// Activation buffers for a chunk of `n` tokens: those of the last chunk if it had the
+    /// same size, else new ones. Reusing them keeps a decode step from making a dozen new
+    /// buffers, and on the GPU new bind groups for every dispatch that touches them.
+    pub fn scratch(&self, n: usize) -> Scratch<B> {
+        let kept = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match kept {
+            Some(s) if s.n == n => s,
+            _ => Scratch::new(&*self.backend, &self.hp, n),
+        }
+    }
+
+    /// Keeps `s` for the next chunk (see [`Common::scratch`]).
+    pub fn keep_scratch(&self, s: Scratch<B>) {
+        *self.scratch.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
 }
 
 /// An architecture: its shared state and the forward pass of one chunk.

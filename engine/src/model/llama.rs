@@ -9,9 +9,7 @@ use crate::backend::{Attention, Backend, KvShape, Rope, RopeKind};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
 
-use super::blocks::{
-    self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output, Scratch,
-};
+use super::blocks::{self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output};
 use super::{Hparams, LoadOptions, Model, ModelError, Tracer};
 
 struct Layer<B: Backend> {
@@ -90,7 +88,13 @@ impl<B: Backend> Llama<B> {
         };
         let kv = hp.n_head_kv * hp.head_dim;
         let kv_shapes = vec![KvShape { k_width: kv, v_width: kv, window }; hp.n_layer];
-        Ok(Llama { c: Common { backend, hp, tokenizer, kv_shapes }, tok_embd, head, layers, cfg })
+        Ok(Llama {
+            c: Common { backend, hp, tokenizer, kv_shapes, scratch: Default::default() },
+            tok_embd,
+            head,
+            layers,
+            cfg,
+        })
     }
 }
 
@@ -104,7 +108,7 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
     fn forward_chunk(&self, kv: &mut B::Kv, tokens: &[u32], pos0: usize, out: Output) -> Vec<f32> {
         let (be, hp) = (&*self.c.backend, &self.c.hp);
         let (n, d) = (tokens.len(), hp.n_embd);
-        let mut s = Scratch::new(be, hp, n);
+        let mut s = self.c.scratch(n);
         let tr = Tracer::new(be);
         be.get_rows(&self.tok_embd, tokens, &mut s.x);
         tr.op(format_args!("embd"), &s.x, n, d);
@@ -120,6 +124,8 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
             be.add(&mut s.x, &s.o, n * d);
             tr.op(format_args!("l_out-{il}"), &s.x, n, d);
         }
-        self.head.output(be, hp, &self.tok_embd, &mut s, out)
+        let logits = self.head.output(be, hp, &self.tok_embd, &mut s, out);
+        self.c.keep_scratch(s);
+        logits
     }
 }

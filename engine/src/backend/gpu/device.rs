@@ -89,7 +89,10 @@ pub(crate) fn open(software: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu:
         label: Some("rollama"),
         // Timestamps cost nothing until a profiler writes them (see `profile.rs`); f64
         // arithmetic lets kernels round as the CPU backend does (see `Kernels::exact`).
-        required_features: adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F64),
+        required_features: adapter.features()
+            & (wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+                | wgpu::Features::SHADER_F64),
         // Weights need the adapter's largest storage bindings, not WebGPU's 128 MiB default.
         required_limits: adapter.limits(),
         ..Default::default()
@@ -358,6 +361,9 @@ impl Recorder {
             self.pass_kernel = k.id;
         }
         pass.set_bind_group(0, &*bind_group, &offsets[..n_offsets]);
+        if let Some(p) = &mut self.profiler {
+            p.stamp_dispatch(pass, k.name);
+        }
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
 

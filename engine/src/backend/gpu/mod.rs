@@ -27,7 +27,7 @@ use wgpu::util::DeviceExt;
 
 pub use self::device::GpuError;
 use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Recorder, DATA_WINDOW};
-pub use self::profile::{Submission, Timing};
+pub use self::profile::{KernelTime, Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
 pub use rollama_shaders::Arith;
@@ -91,7 +91,7 @@ struct Kernels {
     read_sum: Kernel,
     /// By ggml type id.
     matmul: Vec<(u32, sh::MatmulShader, Kernel)>,
-    /// Decode kernels by ggml type id (f32 steps only; empty with f64).
+    /// The f32-step products by ggml type id, which replace `matmul`'s (empty with f64).
     gemv: Vec<(u32, sh::MatmulShader, Kernel)>,
 }
 
@@ -276,9 +276,7 @@ impl GpuBackend {
     /// Records `out = a · wᵀ` for `rows` activation rows `a` already in the kernel's format,
     /// one dispatch per part of `w`.
     fn record_matmul(&self, rec: &mut Recorder, w: &GpuWeight, a: Bind<'_>, rows: usize, out: &GpuBuf) {
-        // Decoding (a few activation rows) takes the type's gemv kernel where it has one.
-        let gemv = self.kernels.gemv.iter().find(|(t, ..)| *t == w.ty as u32 && rows <= sh::GEMV_MAX_N);
-        let (_, mm, k) = gemv.unwrap_or_else(|| self.matmul_kernel(w));
+        let (_, mm, k) = self.matmul_kernel(w);
         let cols = w.cols;
         assert!(out.len >= rows * w.rows, "matmul output too small");
         for part in &w.parts {
@@ -338,7 +336,9 @@ impl GpuBackend {
     }
 
     fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
-        self.kernels.matmul.iter().find(|(t, ..)| *t == w.ty as u32).expect("type checked at load")
+        let ty = w.ty as u32;
+        let gemv = self.kernels.gemv.iter().find(|(t, ..)| *t == ty);
+        gemv.or_else(|| self.kernels.matmul.iter().find(|(t, ..)| *t == ty)).expect("type checked at load")
     }
 }
 

@@ -70,13 +70,30 @@ struct Queries {
     used: u32,
 }
 
+/// GPU time spent in one kernel, summed over the dispatches timed (see
+/// [`GpuBackend::set_dispatch_timing`]).
+#[derive(Debug, Clone)]
+pub struct KernelTime {
+    pub name: &'static str,
+    pub dispatches: usize,
+    /// From each dispatch's timestamp to the next one: its run, and the barrier and launch
+    /// before the next dispatch.
+    pub seconds: f64,
+}
+
 /// The timestamps of the submissions since the last take.
 pub(crate) struct Profiler {
     queries: Option<Queries>,
-    /// Per submission: what is known of it so far, and the index of its first timestamp.
-    submits: Vec<(Submission, Option<u32>)>,
+    /// Per submission: what is known of it so far, and the indices of its first and last
+    /// timestamps.
+    submits: Vec<(Submission, Option<(u32, u32)>)>,
     /// The first timestamp of the command buffer being recorded.
     open: Option<u32>,
+    /// Whether each dispatch gets a timestamp (needs TIMESTAMP_QUERY_INSIDE_PASSES).
+    per_dispatch: bool,
+    /// The timestamp index and kernel of each dispatch stamped since the last take.
+    dispatches: Vec<(u32, &'static str)>,
+    kernels: Vec<KernelTime>,
 }
 
 impl Profiler {
@@ -102,7 +119,14 @@ impl Profiler {
                 used: 0,
             }
         });
-        Profiler { queries, submits: Vec::new(), open: None }
+        Profiler {
+            queries,
+            submits: Vec::new(),
+            open: None,
+            per_dispatch: false,
+            dispatches: Vec::new(),
+            kernels: Vec::new(),
+        }
     }
 
     /// Writes the next timestamp into `encoder`, returning its index (None when there is none).
@@ -129,9 +153,7 @@ impl Profiler {
     /// Called just before the command buffer is finished and submitted.
     pub(crate) fn end(&mut self, encoder: &mut wgpu::CommandEncoder) {
         let first = self.open.take();
-        if first.is_some() {
-            self.stamp(encoder);
-        }
+        let span = first.and_then(|f| self.stamp(encoder).map(|last| (f, last)));
         let s = Submission {
             submitted: Instant::now(),
             gpu_seconds: None,
@@ -141,7 +163,19 @@ impl Profiler {
             wait_seconds: 0.0,
             map_seconds: 0.0,
         };
-        self.submits.push((s, first));
+        self.submits.push((s, span));
+    }
+
+    /// Writes a timestamp before a dispatch of kernel `name` into the open pass, when
+    /// per-dispatch timing is on (and room is left for the command buffer's closing one).
+    pub(crate) fn stamp_dispatch(&mut self, pass: &mut wgpu::ComputePass<'static>, name: &'static str) {
+        if !self.per_dispatch || self.open.is_none() {
+            return;
+        }
+        let Some(q) = self.queries.as_mut().filter(|q| q.used + 2 <= QUERIES) else { return };
+        pass.write_timestamp(&q.set, q.used);
+        self.dispatches.push((q.used, name));
+        q.used += 1;
     }
 
     /// Called once the command buffer [`Profiler::end`] closed is submitted.
@@ -171,6 +205,30 @@ impl GpuBackend {
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         rec.submit(&self.queue);
         rec.profiler = on.then(|| Profiler::new(&self.device));
+    }
+
+    /// While profiling is on: whether each dispatch is timed too (see [`KernelTime`]); false
+    /// where the adapter cannot write timestamps inside a compute pass.
+    pub fn set_dispatch_timing(&self, on: bool) -> bool {
+        let can = self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        rec.submit(&self.queue);
+        match rec.profiler.as_mut() {
+            Some(p) => {
+                p.per_dispatch = on && can;
+                p.per_dispatch
+            }
+            None => false,
+        }
+    }
+
+    /// The kernels' summed times since the last call, slowest first (after a
+    /// [`GpuBackend::take_submissions`], which reads the timestamps).
+    pub fn take_kernel_times(&self) -> Vec<KernelTime> {
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = rec.profiler.as_mut().map(|p| std::mem::take(&mut p.kernels)).unwrap_or_default();
+        v.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        v
     }
 
     /// Submits what is pending and waits until the GPU is idle.
@@ -207,11 +265,27 @@ impl GpuBackend {
             self.wait();
         }
         let ns = f64::from(self.queue.get_timestamp_period());
+        // A dispatch's stamp is always followed by another one (the next dispatch's or the
+        // command buffer's closing stamp), so its time is up to the next index.
+        for (i, name) in std::mem::take(&mut p.dispatches) {
+            let (Some(&t0), Some(&t1)) = (ticks.get(i as usize), ticks.get(i as usize + 1)) else { continue };
+            if t1 < t0 {
+                continue;
+            }
+            let seconds = (t1 - t0) as f64 * ns * 1e-9;
+            match p.kernels.iter_mut().find(|k| k.name == name) {
+                Some(k) => {
+                    k.dispatches += 1;
+                    k.seconds += seconds;
+                }
+                None => p.kernels.push(KernelTime { name, dispatches: 1, seconds }),
+            }
+        }
         p.submits
             .drain(..)
             .map(|(s, first)| {
-                let gpu_seconds = first.and_then(|i| {
-                    let (t0, t1) = (ticks[i as usize], ticks[i as usize + 1]);
+                let gpu_seconds = first.and_then(|(i, j)| {
+                    let (t0, t1) = (ticks[i as usize], ticks[j as usize]);
                     (t1 >= t0).then(|| (t1 - t0) as f64 * ns * 1e-9)
                 });
                 Submission { gpu_seconds, ..s }
