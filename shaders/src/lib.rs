@@ -61,6 +61,9 @@ wgsl! {
     GEMV = "gemv.wgsl";
     ATTENTION_F32 = "attention_f32.wgsl";
     READ_SUM = "read_sum.wgsl";
+    NORM_BODY = "norm_body.wgsl";
+    ADD_RMS_NORM = "add_rms_norm.wgsl";
+    KV_ROW_STORE = "kv_row_store.wgsl";
     GV_COMMON = "gv_common.wgsl";
     GV_Q4_0 = "gv_q4_0.wgsl";
     GV_Q4_1 = "gv_q4_1.wgsl";
@@ -123,14 +126,15 @@ const fn sa(name: &'static str, parts: &'static [&'static str], storage: &'stati
 }
 
 pub const GET_ROWS_K: Shader = s("get_rows", &[F16, QUANT, GET_ROWS], &[R, R, RW]);
-pub const RMS_NORM_K: Shader = sa("rms_norm", &[RMS_NORM], &[R, R, RW]);
+pub const RMS_NORM_K: Shader = sa("rms_norm", &[RMS_NORM, NORM_BODY], &[R, R, RW]);
+pub const ADD_RMS_NORM_K: Shader = sa("add_rms_norm", &[ADD_RMS_NORM, NORM_BODY], &[RW, R, R, RW]);
 pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, QUANTIZE_Q8], &[R, RW]);
 pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW]);
-pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW]);
+pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
-pub const ATTENTION_K: Shader = sa("attention", &[F16, ATTENTION], &[R, R, R, R, R, RW]);
+pub const ATTENTION_K: Shader = sa("attention", &[F16, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
 /// The attention kernel of [`Arith::F32`]: positions in parallel (see its source).
-pub const ATTENTION_F32_K: Shader = s("attention_f32", &[ATTENTION_F32], &[R, R, R, R, R, RW]);
+pub const ATTENTION_F32_K: Shader = s("attention_f32", &[F16, KV_ROW_STORE, ATTENTION_F32], &[R, R, R, RW, RW, RW]);
 /// The benchmarks' read-bandwidth kernel.
 pub const READ_SUM_K: Shader = s("read_sum", &[READ_SUM], &[R, RW]);
 pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);
@@ -290,6 +294,7 @@ pub fn all() -> Vec<Shader> {
     let mut v = vec![
         GET_ROWS_K,
         RMS_NORM_K,
+        ADD_RMS_NORM_K,
         QUANTIZE_Q8_K,
         QUANTIZE_Q8K_K,
         ROPE_K,
@@ -386,7 +391,9 @@ pub struct RopeParams {
     pub rows: u32,
     pub neox: u32,
     pub row0: u32,
-    pub _pad: [u32; 2],
+    /// Heads per row of the second buffer (the keys); 0 for none.
+    pub n_heads_k: u32,
+    pub _pad: u32,
 }
 
 /// `kv_store.wgsl`.
@@ -416,7 +423,9 @@ pub struct AttentionParams {
     pub window: u32,
     pub scale: f32,
     pub softcap: f32,
-    pub _pad: [u32; 2],
+    /// 1: also store the row's key and value in the cache (a decode step).
+    pub store: u32,
+    pub _pad: u32,
 }
 
 /// The elementwise kernels: add, add_bias, scale, softcap, swiglu, geglu.

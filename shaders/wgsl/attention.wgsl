@@ -25,7 +25,8 @@ struct Params {
     scale: f32,
     // 0 for none.
     softcap: f32,
-    _pad0: u32,
+    // 1: also store the row's key and value (see kv_row_store.wgsl).
+    store: u32,
     _pad1: u32,
 }
 
@@ -33,8 +34,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> kc: array<u32>;
-@group(0) @binding(5) var<storage, read> vc: array<u32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<u32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 64u;
@@ -63,6 +64,7 @@ fn value_at(ps: u32, kvh: u32, d: u32) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
+    store_row(h, lid, WG);
     let t = wid.y;
     let pos = p.pos0 + t;
     let kvh = h / p.group;

@@ -22,7 +22,8 @@ struct Params {
     scale: f32,
     // 0 for none.
     softcap: f32,
-    _pad0: u32,
+    // 1: also store the row's key and value (see kv_row_store.wgsl).
+    store: u32,
     _pad1: u32,
 }
 
@@ -30,8 +31,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read> kc: array<u32>;
-@group(0) @binding(5) var<storage, read> vc: array<u32>;
+@group(0) @binding(4) var<storage, read_write> kc: array<u32>;
+@group(0) @binding(5) var<storage, read_write> vc: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 128u;
@@ -103,6 +104,7 @@ fn reduce_sum(x: f32, lid: u32) -> f32 {
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wid.x;
+    store_row(h, lid, WG);
     let t = wid.y;
     let pos = p.pos0 + t;
     let kvh = h / p.group;

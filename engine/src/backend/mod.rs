@@ -162,6 +162,60 @@ pub trait Backend: Send + Sync + 'static {
     /// x += y, elementwise over `len` values.
     fn add(&self, x: &mut Self::Buf, y: &Self::Buf, len: usize);
 
+    /// x += y, then out = rms_norm(x) * weight: a residual add and the next sub-block's
+    /// norm, which a backend may do in one pass. The same results as the two ops.
+    #[allow(clippy::too_many_arguments)]
+    fn add_rms_norm(
+        &self,
+        x: &mut Self::Buf,
+        y: &Self::Buf,
+        weight: &Self::Weight,
+        eps: f32,
+        rows: usize,
+        width: usize,
+        out: &mut Self::Buf,
+    ) {
+        self.add(x, y, rows * width);
+        self.rms_norm(x, weight, eps, rows, width, out);
+    }
+
+    /// `rope` on the queries (`n_head` heads) and the keys (`n_head_kv`) of one chunk, which
+    /// a backend may do in one pass. The same results as the two calls.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_qk(
+        &self,
+        q: &mut Self::Buf,
+        k: &mut Self::Buf,
+        rope: &Rope,
+        n_head: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        pos0: usize,
+        rows: usize,
+    ) {
+        self.rope(q, rope, n_head, head_dim, pos0, rows);
+        self.rope(k, rope, n_head_kv, head_dim, pos0, rows);
+    }
+
+    /// `attention`, then `kv_store` of the chunk's keys and values, which a backend may do
+    /// in one pass where that is safe (a decode step: its ring slot is outside every window).
+    #[allow(clippy::too_many_arguments)]
+    fn attention_store(
+        &self,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        kv: &mut Self::Kv,
+        layer: usize,
+        attn: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut Self::Buf,
+    ) {
+        self.attention(q, k, v, kv, layer, attn, pos0, rows, out);
+        self.kv_store(kv, layer, k, v, pos0, rows);
+    }
+
     /// Copies `rows` rows from row `src_row` of `src` (rows of `width`) to row `dst_row` of `dst`.
     fn copy_rows(
         &self,

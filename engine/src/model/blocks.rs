@@ -236,15 +236,13 @@ pub(super) fn attention<B: Backend>(
         std::mem::swap(&mut s.k, &mut s.tmp);
         tr.op(format_args!("Kcur_normed-{il}"), &s.k, n, k_w);
     }
-    be.rope(&mut s.q, &cfg.rope, hp.n_head, hd, pos0, n);
-    be.rope(&mut s.k, &cfg.rope, hp.n_head_kv, hd, pos0, n);
+    be.rope_qk(&mut s.q, &mut s.k, &cfg.rope, hp.n_head, hp.n_head_kv, hd, pos0, n);
     tr.op(format_args!("Qcur-{il} (rope)"), &s.q, n, q_w);
     tr.op(format_args!("Kcur-{il} (rope)"), &s.k, n, k_w);
     if let Some(scale) = cfg.q_scale {
         be.scale(&mut s.q, scale, n * q_w);
     }
-    be.attention(&s.q, &s.k, &s.v, kv, il, &cfg.attn, pos0, n, &mut s.att);
-    be.kv_store(kv, il, &s.k, &s.v, pos0, n);
+    be.attention_store(&s.q, &s.k, &s.v, kv, il, &cfg.attn, pos0, n, &mut s.att);
     tr.op(format_args!("kqv_out-{il}"), &s.att, n, hp.n_head * hdv);
     be.matmul(&w.wo, &s.att, n, &mut s.o);
     tr.op(format_args!("attn_out-{il}"), &s.o, n, hp.n_embd);

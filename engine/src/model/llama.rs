@@ -112,16 +112,23 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
         let tr = Tracer::new(be);
         be.get_rows(&self.tok_embd, tokens, &mut s.x);
         tr.op(format_args!("embd"), &s.x, n, d);
+        // Each residual add is done with the norm that follows it (add_rms_norm): the first
+        // layer's input norm stands alone, the last add too (the head norms on its own).
+        if let Some(first) = self.layers.first() {
+            s.norm_x(be, &first.attn_norm, hp);
+        }
+        let eps = hp.rms_eps;
         for (il, l) in self.layers.iter().enumerate() {
-            s.norm_x(be, &l.attn_norm, hp);
             tr.op(format_args!("attn_norm-{il}"), &s.h, n, d);
             blocks::attention(be, &tr, hp, &l.attn, &self.cfg, &mut s, kv, il, pos0);
-            be.add(&mut s.x, &s.o, n * d);
+            be.add_rms_norm(&mut s.x, &s.o, &l.ffn_norm, eps, n, d, &mut s.h);
             tr.op(format_args!("ffn_inp-{il}"), &s.x, n, d);
-            s.norm_x(be, &l.ffn_norm, hp);
             tr.op(format_args!("ffn_norm-{il}"), &s.h, n, d);
             blocks::feed_forward(be, &tr, hp, &l.ffn, Activation::Silu, &mut s, il);
-            be.add(&mut s.x, &s.o, n * d);
+            match self.layers.get(il + 1) {
+                Some(next) => be.add_rms_norm(&mut s.x, &s.o, &next.attn_norm, eps, n, d, &mut s.h),
+                None => be.add(&mut s.x, &s.o, n * d),
+            }
             tr.op(format_args!("l_out-{il}"), &s.x, n, d);
         }
         let logits = self.head.output(be, hp, &self.tok_embd, &mut s, out);

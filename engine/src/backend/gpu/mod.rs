@@ -76,6 +76,7 @@ pub struct GpuKv {
 struct Kernels {
     get_rows: Kernel,
     rms_norm: Kernel,
+    add_rms_norm: Kernel,
     quantize_q8: Kernel,
     quantize_q8k: Kernel,
     rope: Kernel,
@@ -106,6 +107,8 @@ pub struct GpuBackend {
     arith: sh::Arith,
     /// ggml's GELU table (see `geglu.wgsl`), uploaded once.
     gelu_table: (wgpu::Buffer, u64),
+    /// Bound where a kernel's optional buffer is absent (rope's keys).
+    placeholder: (wgpu::Buffer, u64),
 }
 
 impl GpuBackend {
@@ -165,6 +168,7 @@ impl GpuBackend {
         let kernels = Kernels {
             get_rows: k(&sh::GET_ROWS_K, &[2]),
             rms_norm: k(&sh::RMS_NORM_K, &[]),
+            add_rms_norm: k(&sh::ADD_RMS_NORM_K, &[]),
             quantize_q8: k(&sh::QUANTIZE_Q8_K, &[]),
             quantize_q8k: k(&sh::QUANTIZE_Q8K_K, &[]),
             rope: k(&sh::ROPE_K, &[1]),
@@ -198,7 +202,24 @@ impl GpuBackend {
             usage: wgpu::BufferUsages::STORAGE,
         });
         let gelu_table = (gelu_table, next_id());
-        Ok(GpuBackend { adapter, device, queue, kernels: Arc::new(kernels), rec, max_binding, arith, gelu_table })
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("placeholder"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let placeholder = (placeholder, next_id());
+        Ok(GpuBackend {
+            adapter,
+            device,
+            queue,
+            kernels: Arc::new(kernels),
+            rec,
+            max_binding,
+            arith,
+            gelu_table,
+            placeholder,
+        })
     }
 
     /// The adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
@@ -333,6 +354,103 @@ impl GpuBackend {
     #[cfg(test)]
     pub(crate) fn set_max_binding(&self, bytes: u64) {
         self.max_binding.store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records attention (see `Backend::attention`); with `store`, the kernel also writes
+    /// the single row's keys and values into the cache.
+    #[allow(clippy::too_many_arguments)]
+    fn record_attention(
+        &self,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        kv: &GpuKv,
+        layer: usize,
+        a: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut GpuBuf,
+        store: bool,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let l = &kv.layers[layer];
+        assert!(a.head_dim <= sh::ATTENTION_MAX_HEAD_DIM, "head_dim {} > 256", a.head_dim);
+        assert!(a.n_head_kv * a.head_dim <= l.k_width.min(l.v_width));
+        let p = sh::AttentionParams {
+            n_head: a.n_head as u32,
+            head_dim: a.head_dim as u32,
+            group: (a.n_head / a.n_head_kv) as u32,
+            pos0: pos0 as u32,
+            k_width: l.k_width as u32,
+            v_width: l.v_width as u32,
+            slots: l.slots as u32,
+            window: a.window.unwrap_or(0) as u32,
+            scale: a.scale,
+            softcap: a.softcap.unwrap_or(0.0),
+            store: u32::from(store),
+            _pad: 0,
+        };
+        let binds = [buf(q), buf(k), buf(v), Bind::Buf(&l.k, l.ids.0), Bind::Buf(&l.v, l.ids.1), buf(out)];
+        self.dispatch(&self.kernels.attention, &p, &binds, [a.n_head as u32, rows as u32, 1]);
+    }
+
+    /// Records RoPE on `x` (`n_heads` heads per row) and, when given, on `k` in the same
+    /// dispatches.
+    #[allow(clippy::too_many_arguments)]
+    fn record_rope(
+        &self,
+        x: &mut GpuBuf,
+        k: Option<(&mut GpuBuf, usize)>,
+        rope: &Rope,
+        n_heads: usize,
+        head_dim: usize,
+        pos0: usize,
+        rows: usize,
+    ) {
+        let n_dims = rope.n_dims.min(head_dim);
+        let half = n_dims / 2;
+        if rows == 0 || half == 0 {
+            return;
+        }
+        let (kb, n_heads_k) = match k {
+            Some((k, n)) => (buf(k), n),
+            None => (Bind::Buf(&self.placeholder.0, self.placeholder.1), 0),
+        };
+        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
+        // Rows per dispatch so that the (cos, sin) table fits the data window.
+        let per = (DATA_WINDOW as usize / (half * 8)).max(1);
+        let mut t0 = 0;
+        while t0 < rows {
+            let n = per.min(rows - t0);
+            let mut cs = Vec::with_capacity(n * half * 2);
+            for t in t0..t0 + n {
+                // As the CPU backend: the angle by repeated multiplication, libm's cos and sin.
+                let mut theta = (pos0 + t) as f32;
+                for i in 0..half {
+                    let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i]);
+                    let th = rope.freq_scale * (theta / ff);
+                    cs.push(th.cos());
+                    cs.push(th.sin());
+                    theta *= theta_scale;
+                }
+            }
+            let p = sh::RopeParams {
+                n_heads: n_heads as u32,
+                head_dim: head_dim as u32,
+                n_dims: n_dims as u32,
+                rows: n as u32,
+                neox: u32::from(rope.kind == RopeKind::Neox),
+                row0: t0 as u32,
+                n_heads_k: n_heads_k as u32,
+                _pad: 0,
+            };
+            let binds = [Bind::Data(bytemuck::cast_slice(&cs)), buf(x), kb];
+            let groups = groups_2d((n * (n_heads + n_heads_k) * half).div_ceil(64));
+            self.dispatch(&self.kernels.rope, &p, &binds, groups);
+            t0 += n;
+        }
     }
 
     fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
@@ -480,42 +598,39 @@ impl Backend for GpuBackend {
     }
 
     fn rope(&self, x: &mut GpuBuf, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize) {
-        let n_dims = rope.n_dims.min(head_dim);
-        let half = n_dims / 2;
-        if rows == 0 || half == 0 {
+        self.record_rope(x, None, rope, n_heads, head_dim, pos0, rows);
+    }
+
+    fn rope_qk(
+        &self,
+        q: &mut GpuBuf,
+        k: &mut GpuBuf,
+        rope: &Rope,
+        n_head: usize,
+        n_head_kv: usize,
+        head_dim: usize,
+        pos0: usize,
+        rows: usize,
+    ) {
+        self.record_rope(q, Some((k, n_head_kv)), rope, n_head, head_dim, pos0, rows);
+    }
+
+    fn add_rms_norm(
+        &self,
+        x: &mut GpuBuf,
+        y: &GpuBuf,
+        w: &GpuWeight,
+        eps: f32,
+        rows: usize,
+        width: usize,
+        out: &mut GpuBuf,
+    ) {
+        if rows == 0 {
             return;
         }
-        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
-        // Rows per dispatch so that the (cos, sin) table fits the data window.
-        let per = (DATA_WINDOW as usize / (half * 8)).max(1);
-        let mut t0 = 0;
-        while t0 < rows {
-            let n = per.min(rows - t0);
-            let mut cs = Vec::with_capacity(n * half * 2);
-            for t in t0..t0 + n {
-                // As the CPU backend: the angle by repeated multiplication, libm's cos and sin.
-                let mut theta = (pos0 + t) as f32;
-                for i in 0..half {
-                    let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i]);
-                    let th = rope.freq_scale * (theta / ff);
-                    cs.push(th.cos());
-                    cs.push(th.sin());
-                    theta *= theta_scale;
-                }
-            }
-            let p = sh::RopeParams {
-                n_heads: n_heads as u32,
-                head_dim: head_dim as u32,
-                n_dims: n_dims as u32,
-                rows: n as u32,
-                neox: u32::from(rope.kind == RopeKind::Neox),
-                row0: t0 as u32,
-                _pad: [0; 2],
-            };
-            let binds = [Bind::Data(bytemuck::cast_slice(&cs)), buf(x)];
-            self.dispatch(&self.kernels.rope, &p, &binds, groups_2d((n * n_heads * half).div_ceil(64)));
-            t0 += n;
-        }
+        let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, _pad: 0 };
+        let binds = [buf(x), buf(y), weight(w), buf(out)];
+        self.dispatch(&self.kernels.add_rms_norm, &p, &binds, groups_2d(rows));
     }
 
     fn kv_store(&self, kv: &mut GpuKv, layer: usize, k: &GpuBuf, v: &GpuBuf, pos0: usize, rows: usize) {
@@ -552,27 +667,31 @@ impl Backend for GpuBackend {
         rows: usize,
         out: &mut GpuBuf,
     ) {
-        if rows == 0 {
-            return;
-        }
+        self.record_attention(q, k, v, kv, layer, a, pos0, rows, out, false);
+    }
+
+    fn attention_store(
+        &self,
+        q: &GpuBuf,
+        k: &GpuBuf,
+        v: &GpuBuf,
+        kv: &mut GpuKv,
+        layer: usize,
+        a: &Attention,
+        pos0: usize,
+        rows: usize,
+        out: &mut GpuBuf,
+    ) {
+        // One row whose keys and values fill the cache rows exactly: the attention kernel
+        // stores them too (its slot is outside every window, so no workgroup reads it).
         let l = &kv.layers[layer];
-        assert!(a.head_dim <= sh::ATTENTION_MAX_HEAD_DIM, "head_dim {} > 256", a.head_dim);
-        assert!(a.n_head_kv * a.head_dim <= l.k_width.min(l.v_width));
-        let p = sh::AttentionParams {
-            n_head: a.n_head as u32,
-            head_dim: a.head_dim as u32,
-            group: (a.n_head / a.n_head_kv) as u32,
-            pos0: pos0 as u32,
-            k_width: l.k_width as u32,
-            v_width: l.v_width as u32,
-            slots: l.slots as u32,
-            window: a.window.unwrap_or(0) as u32,
-            scale: a.scale,
-            softcap: a.softcap.unwrap_or(0.0),
-            _pad: [0; 2],
-        };
-        let binds = [buf(q), buf(k), buf(v), Bind::Buf(&l.k, l.ids.0), Bind::Buf(&l.v, l.ids.1), buf(out)];
-        self.dispatch(&self.kernels.attention, &p, &binds, [a.n_head as u32, rows as u32, 1]);
+        let width = a.n_head_kv * a.head_dim;
+        if rows == 1 && l.k_width == width && l.v_width == width {
+            self.record_attention(q, k, v, kv, layer, a, pos0, rows, out, true);
+        } else {
+            self.record_attention(q, k, v, kv, layer, a, pos0, rows, out, false);
+            self.kv_store(kv, layer, k, v, pos0, rows);
+        }
     }
 
     fn swiglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {

@@ -524,3 +524,60 @@ fn llama_ops_round_as_the_cpu_with_f64() {
     let tail = Attention { n_head: 6, n_head_kv: 2, head_dim: 80, scale: 0.11, window: None, softcap: None };
     attention_with(g, &mut rng, tail, None, [6, 1, 3], true);
 }
+
+/// The fused ops (one dispatch each on the GPU) against the CPU's default of their parts:
+/// add + rms_norm, RoPE on queries and keys, and attention that stores a decode step's row.
+#[test]
+fn fused_ops_equal_their_parts() {
+    for g in backends() {
+        let exact = g.arith() == Arith::F64;
+        let compare = |what: &str, got: &[f32], want: &[f32], tol: f64| {
+            if exact {
+                same_bits(what, got, want)
+            } else {
+                check(what, got, want, tol)
+            }
+        };
+        let c = cpu();
+        let mut rng = Rng(12);
+
+        let (rows, width) = (3, 576);
+        let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&rng.vec(width)).to_vec());
+        let (cw, gw) = weights(&file, g);
+        let (mut x, y) = (rng.vec(rows * width), rng.vec(rows * width));
+        let (mut gx, gy) = (upload(g, &x), upload(g, &y));
+        let mut want = vec![0f32; rows * width];
+        c.add_rms_norm(&mut x, &y, &cw, 1e-5, rows, width, &mut want);
+        let mut out = g.buffer(rows * width);
+        g.add_rms_norm(&mut gx, &gy, &gw, 1e-5, rows, width, &mut out);
+        compare("add_rms_norm: x", &read(g, &gx, x.len()), &x, 1e-14);
+        compare("add_rms_norm: out", &read(g, &out, want.len()), &want, 1e-12);
+
+        let rope = Rope { kind: RopeKind::Neox, n_dims: 64, freq_base: 10000.0, freq_scale: 1.0, freq_factors: None };
+        let (n_head, n_head_kv, hd, rows, pos0) = (9, 3, 64, 4, 17);
+        let (mut q, mut k) = (rng.vec(rows * n_head * hd), rng.vec(rows * n_head_kv * hd));
+        let (mut gq, mut gk) = (upload(g, &q), upload(g, &k));
+        c.rope_qk(&mut q, &mut k, &rope, n_head, n_head_kv, hd, pos0, rows);
+        g.rope_qk(&mut gq, &mut gk, &rope, n_head, n_head_kv, hd, pos0, rows);
+        compare("rope_qk: q", &read(g, &gq, q.len()), &q, 1e-12);
+        compare("rope_qk: k", &read(g, &gk, k.len()), &k, 1e-12);
+
+        // A ring of 8 slots under a window of 8: each decode step's store lands in the slot
+        // of the position that just left the window.
+        let a = Attention { n_head, n_head_kv, head_dim: hd, scale: 0.125, window: Some(8), softcap: None };
+        let (kw, qw) = (n_head_kv * hd, n_head * hd);
+        let shape = [KvShape { k_width: kw, v_width: kw, window: Some(8) }];
+        let (mut ckv, mut gkv) = (c.kv_cache(&shape, 64), g.kv_cache(&shape, 64));
+        let mut pos = 0;
+        for rows in [10, 1, 1, 1, 1] {
+            let (q, k, v) = (rng.vec(rows * qw), rng.vec(rows * kw), rng.vec(rows * kw));
+            let (gq, gk, gv) = (upload(g, &q), upload(g, &k), upload(g, &v));
+            let mut want = vec![0f32; rows * qw];
+            c.attention_store(&q, &k, &v, &mut ckv, 0, &a, pos, rows, &mut want);
+            let mut out = g.buffer(rows * qw);
+            g.attention_store(&gq, &gk, &gv, &mut gkv, 0, &a, pos, rows, &mut out);
+            compare(&format!("attention_store at {pos}"), &read(g, &out, want.len()), &want, 1e-6);
+            pos += rows;
+        }
+    }
+}

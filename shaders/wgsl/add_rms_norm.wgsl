@@ -1,0 +1,23 @@
+// x[t] += y[t], then out[t] = x[t] / rms(x[t]) * weight (the body is norm_body.wgsl): a
+// residual add and the norm after it in one pass. Each invocation reads back only the values
+// it wrote itself, so the rows need no barrier between the add and the scaling.
+// The norm rounds as rms_norm.wgsl's.
+
+struct Params {
+    width: u32,
+    eps: f32,
+    rows: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+fn row_value(i: u32) -> f32 {
+    let v = x[i] + y[i];
+    x[i] = v;
+    return v;
+}
