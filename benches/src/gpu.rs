@@ -30,12 +30,14 @@ use rollama_engine::sampler::Rng;
 use crate::synth;
 
 const USAGE: &str = "usage: e2e-bench gpu [--small] [--copy-mib N] [--weight-mib N] [--no-kernels]
-       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--make-smollm2 PATH]
+       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--no-pairs] [--make-smollm2 PATH]
        [--make-7b PATH [--layers 32]] [MODEL.gguf...]
   --check N: first decode N greedy tokens on the CPU and on the GPU and compare them (0: skip)
+  --no-pairs: skip the products that load two pieces per step (measured beside the default)
   --make-smollm2 PATH, --make-7b PATH: write a random-weight model of that shape there, then
   measure it (with the models given; with neither, ~/.cache/rollama/models' SmolLM2)";
 
+#[derive(Clone)]
 struct Args {
     copy_mib: u64,
     weight_mib: u64,
@@ -53,6 +55,10 @@ struct Args {
     steps: usize,
     /// Greedy tokens compared against the CPU backend per model (0: none).
     check: usize,
+    /// Also measure the products that load two pieces per step.
+    pairs: bool,
+    /// Time each dispatch of a few decode steps (per-kernel table).
+    kernel_split: bool,
     make_7b: Option<PathBuf>,
     make_smol: Option<PathBuf>,
     layers: usize,
@@ -73,6 +79,8 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         reps: 3,
         steps: 32,
         check: 16,
+        pairs: true,
+        kernel_split: true,
         make_7b: None,
         make_smol: None,
         layers: 32,
@@ -98,6 +106,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--steps" => a.steps = num(arg)?.max(1),
             "--layers" => a.layers = num(arg)?.max(1),
             "--check" => a.check = num(arg)?,
+            "--no-pairs" => a.pairs = false,
             "--make-7b" | "--make-smollm2" => {
                 let path = it.next().ok_or_else(|| format!("{arg} needs a path\n{USAGE}"))?.into();
                 *if arg == "--make-7b" { &mut a.make_7b } else { &mut a.make_smol } = Some(path);
@@ -141,8 +150,18 @@ pub fn main(args: &[String]) {
     // flattered by a slow copy engine.
     let copy = copy.max(read);
     println!("bandwidth bound: {:.1} GB/s", copy / 1e9);
+    // The f32 products that load two pieces per step, measured beside the default.
+    let pairs = if a.pairs && g.arith() == rollama_engine::backend::gpu::Arith::F32 {
+        GpuBackend::with_gemv_pairs().ok().map(Arc::new)
+    } else {
+        None
+    };
     if a.kernels {
         kernels(&g, &a, copy);
+        if let Some(g2) = &pairs {
+            println!("\nthe same with two pieces per step (ROLLAMA_GPU_GEMV=pairs):");
+            kernels(g2, &a, copy);
+        }
     }
     let smol = a.make_smol.clone().map(|p| (p, synth::Spec::smollm2()));
     let big = a.make_7b.clone().map(|p| (p, synth::Spec { n_layer: a.layers, ..synth::Spec::llama2_7b() }));
@@ -165,6 +184,13 @@ pub fn main(args: &[String]) {
     for path in &a.models {
         if let Err(e) = model_bench(&g, path, &a, copy) {
             eprintln!("{}: {e}", path.display());
+        }
+        if let Some(g2) = &pairs {
+            let quick = Args { check: 0, pp: 0, kernel_split: false, models: Vec::new(), ..a.clone() };
+            println!("\n{}, two pieces per step (ROLLAMA_GPU_GEMV=pairs):", path.display());
+            if let Err(e) = model_bench(g2, path, &quick, copy) {
+                eprintln!("{}: {e}", path.display());
+            }
         }
     }
 }
@@ -307,7 +333,9 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         s.map * 1e3,
         other * 1e3
     );
-    kernel_split(g, &*model, a.steps).map_err(|e| e.to_string())?;
+    if a.kernel_split {
+        kernel_split(g, &*model, a.steps).map_err(|e| e.to_string())?;
+    }
     println!("| model | test | t/s | bound t/s | of bound |\n| --- | ---: | ---: | ---: | ---: |");
     let mut rng = Rng::new(7);
     for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {

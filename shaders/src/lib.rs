@@ -59,11 +59,16 @@ wgsl! {
     SWIGLU = "swiglu.wgsl";
     GEGLU = "geglu.wgsl";
     GEMV = "gemv.wgsl";
+    GEMV_PAIRS = "gemv_pairs.wgsl";
+    GEMV_SINGLE = "gemv_single.wgsl";
     ATTENTION_F32 = "attention_f32.wgsl";
     READ_SUM = "read_sum.wgsl";
     NORM_BODY = "norm_body.wgsl";
     ADD_RMS_NORM = "add_rms_norm.wgsl";
     KV_ROW_STORE = "kv_row_store.wgsl";
+    Q8_CHUNKS = "q8_chunks.wgsl";
+    NORM_QUANT = "norm_quant.wgsl";
+    SWIGLU_QUANT = "swiglu_quant.wgsl";
     GV_COMMON = "gv_common.wgsl";
     GV_Q4_0 = "gv_q4_0.wgsl";
     GV_Q4_1 = "gv_q4_1.wgsl";
@@ -126,10 +131,11 @@ const fn sa(name: &'static str, parts: &'static [&'static str], storage: &'stati
 }
 
 pub const GET_ROWS_K: Shader = s("get_rows", &[F16, QUANT, GET_ROWS], &[R, R, RW]);
-pub const RMS_NORM_K: Shader = sa("rms_norm", &[RMS_NORM, NORM_BODY], &[R, R, RW]);
-pub const ADD_RMS_NORM_K: Shader = sa("add_rms_norm", &[ADD_RMS_NORM, NORM_BODY], &[RW, R, R, RW]);
-pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, QUANTIZE_Q8], &[R, RW]);
-pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[QUANTIZE_Q8K], &[R, RW]);
+pub const RMS_NORM_K: Shader = sa("rms_norm", &[F16, Q8_CHUNKS, NORM_QUANT, RMS_NORM, NORM_BODY], &[R, R, RW, RW, RW]);
+pub const ADD_RMS_NORM_K: Shader =
+    sa("add_rms_norm", &[F16, Q8_CHUNKS, NORM_QUANT, ADD_RMS_NORM, NORM_BODY], &[RW, R, R, RW, RW, RW]);
+pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, Q8_CHUNKS, QUANTIZE_Q8], &[R, RW]);
+pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[F16, Q8_CHUNKS, QUANTIZE_Q8K], &[R, RW]);
 pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
 pub const ATTENTION_K: Shader = sa("attention", &[F16, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
@@ -142,6 +148,8 @@ pub const ADD_BIAS_K: Shader = s("add_bias", &[ADD_BIAS], &[R, RW]);
 pub const SCALE_K: Shader = s("scale", &[SCALE], &[RW]);
 pub const SOFTCAP_K: Shader = s("softcap", &[SOFTCAP], &[RW]);
 pub const SWIGLU_K: Shader = sa("swiglu", &[SILU, SWIGLU], &[R, R, RW]);
+/// SwiGLU that also writes its result quantized (decode steps).
+pub const SWIGLU_QUANT_K: Shader = sa("swiglu_quant", &[F16, SILU, Q8_CHUNKS, SWIGLU_QUANT], &[R, R, RW, RW, RW]);
 pub const GEGLU_K: Shader = s("geglu", &[F16, GEGLU], &[R, R, R, RW]);
 
 /// The activation format a matmul kernel reads (ggml's `vec_dot_type`).
@@ -267,12 +275,23 @@ const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) 
 /// their own order (the f64 mode keeps the CPU's, in [`MATMULS_F64`]). They read the
 /// activation format of the type's [`MATMULS`] kernel.
 pub const GEMVS: &[(u32, MatmulShader)] = &[
-    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
-    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
+    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
+    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
+    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
+    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8K)),
+    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8K)),
+];
+
+/// [`GEMVS`] loading two pieces per step (`gemv_pairs.wgsl`): twice the bytes in flight per
+/// invocation.
+pub const GEMVS_PAIRS: &[(u32, MatmulShader)] = &[
+    (2, gv("gemv2_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
+    (3, gv("gemv2_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
+    (6, gv("gemv2_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
+    (8, gv("gemv2_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
+    (12, gv("gemv2_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8K)),
+    (14, gv("gemv2_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8K)),
 ];
 
 /// The matmul kernel of ggml type `ty` with `arith`, if there is one.
@@ -307,9 +326,10 @@ pub fn all() -> Vec<Shader> {
         SCALE_K,
         SOFTCAP_K,
         SWIGLU_K,
+        SWIGLU_QUANT_K,
         GEGLU_K,
     ];
-    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).map(|(_, m)| m.shader));
+    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).chain(GEMVS_PAIRS).map(|(_, m)| m.shader));
     v
 }
 
@@ -341,6 +361,16 @@ pub struct ReadSumParams {
     pub _pad: [u32; 2],
 }
 
+/// `swiglu_quant.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SwigluQuantParams {
+    pub len: u32,
+    /// Bit 0: also write Q8 blocks, bit 1: Q8_K blocks.
+    pub quant: u32,
+    pub _pad: [u32; 2],
+}
+
 /// `rms_norm.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -348,7 +378,8 @@ pub struct RmsNormParams {
     pub width: u32,
     pub eps: f32,
     pub rows: u32,
-    pub _pad: u32,
+    /// Bit 0: also write the output's Q8 blocks, bit 1: its Q8_K blocks.
+    pub quant: u32,
 }
 
 /// `quantize_q8.wgsl` and `quantize_q8k.wgsl`.
@@ -513,6 +544,7 @@ mod tests {
             ("attention", size_of::<AttentionParams>()),
             ("elementwise", size_of::<EltParams>()),
             ("read_sum", size_of::<ReadSumParams>()),
+            ("swiglu_quant", size_of::<SwigluQuantParams>()),
         ] {
             assert_eq!(size % 16, 0, "{name}");
         }

@@ -7,7 +7,8 @@ struct Params {
     width: u32,
     eps: f32,
     rows: u32,
-    _pad1: u32,
+    // Bit 0: also write Q8 blocks of the output, bit 1: Q8_K (see norm_quant.wgsl).
+    quant: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -15,6 +16,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> q8: array<u32>;
+@group(0) @binding(6) var<storage, read_write> q8k: array<u32>;
 
 fn row_value(i: u32) -> f32 {
     let v = x[i] + y[i];

@@ -29,4 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = lid; i < p.width; i += WG) {
         out[base + i] = (x[base + i] * scale) * weight[i];
     }
+    if (p.quant != 0u) {
+        quantize_out(base, t, lid);
+    }
 }

@@ -109,6 +109,8 @@ pub(crate) struct Kernel {
     layout: wgpu::BindGroupLayout,
     /// Storage bindings (1-based) bound to the host data arena instead of a buffer.
     data_bindings: &'static [u32],
+    /// How each storage binding is used (to know which buffers a dispatch writes).
+    storage: &'static [Access],
 }
 
 impl Kernel {
@@ -162,7 +164,7 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
-        Kernel { name: shader.name, id, pipeline, layout, data_bindings }
+        Kernel { name: shader.name, id, pipeline, layout, data_bindings, storage: shader.storage }
     }
 }
 
@@ -192,6 +194,18 @@ struct BindKey {
     ids: [u64; MAX_BINDS],
 }
 
+/// Quantized copies of a buffer's rows that a norm wrote in the same dispatch as the rows
+/// (see `norm_quant.wgsl`): the products that read that buffer next take them instead of
+/// quantizing it. Valid until a dispatch, copy or host write changes the buffer.
+pub(crate) struct Prequant {
+    pub(crate) src: u64,
+    /// Values quantized from the buffer's start, in blocks of consecutive values (so rows of
+    /// any width that the block divides).
+    pub(crate) len: usize,
+    pub(crate) q8: Option<(wgpu::Buffer, u64)>,
+    pub(crate) q8k: Option<(wgpu::Buffer, u64)>,
+}
+
 /// The pending command buffer and what it needs at submission.
 pub(crate) struct Recorder {
     encoder: Option<wgpu::CommandEncoder>,
@@ -214,6 +228,12 @@ pub(crate) struct Recorder {
     staging: Option<Scratch>,
     /// Timestamps around each submission, while a benchmark asks for them.
     pub(crate) profiler: Option<Profiler>,
+    pub(crate) prequant: Option<Prequant>,
+    /// The buffers norms quantize their output into (Q8, Q8_K), and SwiGLU its.
+    pub(crate) norm_q8: Option<Scratch>,
+    pub(crate) norm_q8k: Option<Scratch>,
+    pub(crate) swiglu_q8: Option<Scratch>,
+    pub(crate) swiglu_q8k: Option<Scratch>,
 }
 
 impl Recorder {
@@ -244,6 +264,11 @@ impl Recorder {
             scratch: None,
             staging: None,
             profiler: None,
+            prequant: None,
+            norm_q8: None,
+            norm_q8k: None,
+            swiglu_q8: None,
+            swiglu_q8k: None,
         }
     }
 
@@ -304,6 +329,11 @@ impl Recorder {
         let mut key = BindKey { kernel: k.id, len: binds.len() as u8 + 1, ids: [0; MAX_BINDS] };
         key.ids[0] = self.params_id;
         for (i, b) in binds.iter().enumerate() {
+            if let Bind::Buf(_, id) = b {
+                if k.storage.get(i) == Some(&Access::ReadWrite) {
+                    self.written(*id);
+                }
+            }
             key.ids[i + 1] = match b {
                 Bind::Buf(_, id) => *id,
                 Bind::Data(d) => {
@@ -365,6 +395,13 @@ impl Recorder {
             p.stamp_dispatch(pass, k.name);
         }
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+
+    /// Forgets quantized copies of buffer `id`, which is being written.
+    pub(crate) fn written(&mut self, id: u64) {
+        if self.prequant.as_ref().is_some_and(|p| p.src == id) {
+            self.prequant = None;
+        }
     }
 
     /// Uploads the arenas and submits the pending commands (if any).

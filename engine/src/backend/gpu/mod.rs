@@ -26,7 +26,10 @@ use rollama_shaders as sh;
 use wgpu::util::DeviceExt;
 
 pub use self::device::GpuError;
-use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Recorder, DATA_WINDOW};
+use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Prequant, Recorder, DATA_WINDOW};
+
+/// The most rows a norm also writes quantized (a decode step's, or a few of them).
+const NORM_QUANT_ROWS: usize = 8;
 pub use self::profile::{KernelTime, Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
@@ -87,6 +90,7 @@ struct Kernels {
     scale: Kernel,
     softcap: Kernel,
     swiglu: Kernel,
+    swiglu_quant: Kernel,
     geglu: Kernel,
     /// The benchmarks' read-bandwidth kernel.
     read_sum: Kernel,
@@ -147,6 +151,21 @@ impl GpuBackend {
     /// many run f64 at 1/32 to 1/64 of the f32 rate, which the f64 steps of every matmul block
     /// and attention position would pay; `ROLLAMA_GPU_F64=0` turns f64 off everywhere.
     pub(crate) fn open_with(software: bool, arith: Option<sh::Arith>) -> Result<GpuBackend, GpuError> {
+        // ROLLAMA_GPU_GEMV=pairs: the products that load two pieces per step (for measuring
+        // them against the default on a real GPU).
+        let pairs = std::env::var("ROLLAMA_GPU_GEMV").is_ok_and(|v| v.trim() == "pairs");
+        GpuBackend::open_opts(software, arith, pairs)
+    }
+
+    /// As [`GpuBackend::new`], with the f32 products that load two pieces per step (for
+    /// the benchmarks, which compare them with the default).
+    pub fn with_gemv_pairs() -> Result<GpuBackend, GpuError> {
+        GpuBackend::open_opts(true, None, true)
+    }
+
+    /// [`GpuBackend::open_with`], with the f32 products that load two pieces per step
+    /// (`gemv_pairs.wgsl`) when `pairs`.
+    pub(crate) fn open_opts(software: bool, arith: Option<sh::Arith>, pairs: bool) -> Result<GpuBackend, GpuError> {
         let (adapter, device, queue) = device::open(software)?;
         let has_f64 = device.features().contains(wgpu::Features::SHADER_F64);
         let wanted = match std::env::var("ROLLAMA_GPU_F64").as_deref().map(str::trim) {
@@ -160,6 +179,7 @@ impl GpuBackend {
             None if has_f64 && wanted => sh::Arith::F64,
             None => sh::Arith::F32,
         };
+        let gemvs = if pairs { sh::GEMVS_PAIRS } else { sh::GEMVS };
         let mut n = 0;
         let mut k = |s: &sh::Shader, data: &'static [u32]| {
             n += 1;
@@ -182,6 +202,7 @@ impl GpuBackend {
             scale: k(&sh::SCALE_K, &[]),
             softcap: k(&sh::SOFTCAP_K, &[]),
             swiglu: k(&sh::SWIGLU_K, &[]),
+            swiglu_quant: k(&sh::SWIGLU_QUANT_K, &[]),
             geglu: k(&sh::GEGLU_K, &[]),
             read_sum: k(&sh::READ_SUM_K, &[]),
             matmul: sh::MATMULS
@@ -189,7 +210,7 @@ impl GpuBackend {
                 .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
                 .collect(),
             gemv: match arith {
-                sh::Arith::F32 => sh::GEMVS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
+                sh::Arith::F32 => gemvs.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
                 sh::Arith::F64 => Vec::new(),
             },
         };
@@ -239,6 +260,7 @@ impl GpuBackend {
         assert!(data.len() <= x.len, "writing {} values into a buffer of {}", data.len(), x.len);
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         rec.submit(&self.queue);
+        rec.written(x.id);
         self.queue.write_buffer(&x.buf, 0, bytemuck::cast_slice(data));
     }
 
@@ -278,6 +300,16 @@ impl GpuBackend {
         let (_, mm, _) = self.matmul_kernel(w);
         let cols = w.cols;
         assert!(x.len >= rows * cols, "matmul activations too small");
+        if let Some(pq) = rec.prequant.as_ref().filter(|p| p.src == x.id && p.len == rows * cols) {
+            let ready = match mm.act {
+                sh::ActFormat::Q8 if cols.is_multiple_of(32) => pq.q8.clone(),
+                sh::ActFormat::Q8K if cols.is_multiple_of(256) => pq.q8k.clone(),
+                _ => None,
+            };
+            if ready.is_some() {
+                return ready;
+            }
+        }
         let (qk, block) = match mm.act {
             sh::ActFormat::F32 => return None,
             sh::ActFormat::Q8K => (&self.kernels.quantize_q8k, 256),
@@ -453,6 +485,60 @@ impl GpuBackend {
         }
     }
 
+    /// Records out = rms_norm(x) * w, after x += y when `y` is given. A decode step's norm
+    /// (at most [`NORM_QUANT_ROWS`] rows) also writes its output quantized in every format
+    /// whose block divides the width, which the products that read `out` next then take
+    /// (`Recorder::prequant`) instead of a quantizing dispatch.
+    #[allow(clippy::too_many_arguments)]
+    fn record_norm(
+        &self,
+        y: Option<&GpuBuf>,
+        x: &GpuBuf,
+        w: &GpuWeight,
+        eps: f32,
+        rows: usize,
+        width: usize,
+        out: &GpuBuf,
+    ) {
+        if rows == 0 {
+            return;
+        }
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let decode = rows <= NORM_QUANT_ROWS;
+        let usage = wgpu::BufferUsages::STORAGE;
+        let placeholder = (self.placeholder.0.clone(), self.placeholder.1);
+        let mut q8 = None;
+        let mut q8k = None;
+        if decode && width.is_multiple_of(32) {
+            let s =
+                ensure(&self.device, &mut rec.norm_q8, (rows * sh::ActFormat::Q8.row_words(width) * 4) as u64, usage);
+            q8 = Some((s.buf.clone(), s.id));
+        }
+        if decode && width.is_multiple_of(256) {
+            let s =
+                ensure(&self.device, &mut rec.norm_q8k, (rows * sh::ActFormat::Q8K.row_words(width) * 4) as u64, usage);
+            q8k = Some((s.buf.clone(), s.id));
+        }
+        let quant = u32::from(q8.is_some()) | (u32::from(q8k.is_some()) << 1);
+        let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, quant };
+        let (b8, b8k) = (q8.as_ref().unwrap_or(&placeholder), q8k.as_ref().unwrap_or(&placeholder));
+        let (b8, b8k) = (Bind::Buf(&b8.0, b8.1), Bind::Buf(&b8k.0, b8k.1));
+        let params = bytemuck::bytes_of(&p);
+        match y {
+            Some(y) => {
+                let binds = [buf(x), buf(y), weight(w), buf(out), b8, b8k];
+                rec.dispatch(&self.device, &self.queue, &self.kernels.add_rms_norm, params, &binds, groups_2d(rows));
+            }
+            None => {
+                let binds = [buf(x), weight(w), buf(out), b8, b8k];
+                rec.dispatch(&self.device, &self.queue, &self.kernels.rms_norm, params, &binds, groups_2d(rows));
+            }
+        }
+        if quant != 0 {
+            rec.prequant = Some(Prequant { src: out.id, len: rows * width, q8, q8k });
+        }
+    }
+
     fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
         let ty = w.ty as u32;
         let gemv = self.kernels.gemv.iter().find(|(t, ..)| *t == ty);
@@ -548,11 +634,7 @@ impl Backend for GpuBackend {
     }
 
     fn rms_norm(&self, x: &GpuBuf, w: &GpuWeight, eps: f32, rows: usize, width: usize, out: &mut GpuBuf) {
-        if rows == 0 {
-            return;
-        }
-        let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, _pad: 0 };
-        self.dispatch(&self.kernels.rms_norm, &p, &[buf(x), weight(w), buf(out)], groups_2d(rows));
+        self.record_norm(None, x, w, eps, rows, width, out);
     }
 
     fn matmul(&self, w: &GpuWeight, x: &GpuBuf, rows: usize, out: &mut GpuBuf) {
@@ -625,12 +707,7 @@ impl Backend for GpuBackend {
         width: usize,
         out: &mut GpuBuf,
     ) {
-        if rows == 0 {
-            return;
-        }
-        let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, _pad: 0 };
-        let binds = [buf(x), buf(y), weight(w), buf(out)];
-        self.dispatch(&self.kernels.add_rms_norm, &p, &binds, groups_2d(rows));
+        self.record_norm(Some(y), x, w, eps, rows, width, out);
     }
 
     fn kv_store(&self, kv: &mut GpuKv, layer: usize, k: &GpuBuf, v: &GpuBuf, pos0: usize, rows: usize) {
@@ -695,7 +772,26 @@ impl Backend for GpuBackend {
     }
 
     fn swiglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
-        self.elementwise(&self.kernels.swiglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
+        // A decode step's few rows are quantized in the same pass, for the down projection.
+        if len == 0 || !len.is_multiple_of(32) || len > NORM_QUANT_ROWS << 16 {
+            self.elementwise(&self.kernels.swiglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
+            return;
+        }
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let usage = wgpu::BufferUsages::STORAGE;
+        let s = ensure(&self.device, &mut rec.swiglu_q8, (len / 32 * 40) as u64, usage);
+        let q8 = Some((s.buf.clone(), s.id));
+        let q8k = len.is_multiple_of(256).then(|| {
+            let s = ensure(&self.device, &mut rec.swiglu_q8k, (len / 256 * 65 * 4) as u64, usage);
+            (s.buf.clone(), s.id)
+        });
+        let quant = 1 | (u32::from(q8k.is_some()) << 1);
+        let p = sh::SwigluQuantParams { len: len as u32, quant, _pad: [0; 2] };
+        let (b8, b8k) = (q8.as_ref().expect("set above"), q8k.as_ref().unwrap_or(&self.placeholder));
+        let binds = [buf(gate), buf(up), buf(out), Bind::Buf(&b8.0, b8.1), Bind::Buf(&b8k.0, b8k.1)];
+        let groups = groups_2d((len / 4).div_ceil(256));
+        rec.dispatch(&self.device, &self.queue, &self.kernels.swiglu_quant, bytemuck::bytes_of(&p), &binds, groups);
+        rec.prequant = Some(Prequant { src: out.id, len, q8, q8k });
     }
 
     fn geglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
@@ -721,6 +817,7 @@ impl Backend for GpuBackend {
         }
         assert!((src_row + rows) * width <= src.len && (dst_row + rows) * width <= dst.len);
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        rec.written(dst.id);
         let (so, d0, size) = ((src_row * width * 4) as u64, (dst_row * width * 4) as u64, (rows * width * 4) as u64);
         rec.encoder(&self.device).copy_buffer_to_buffer(&src.buf, so, &dst.buf, d0, size);
     }

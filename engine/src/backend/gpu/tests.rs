@@ -226,6 +226,32 @@ fn matmul_every_type() {
     }
 }
 
+/// Rows of many pieces, so that each invocation of the f32 products takes several (one or
+/// two per step), with both step kinds.
+#[test]
+fn matmul_wide_rows() {
+    if gpu().is_none() {
+        return;
+    }
+    let pairs = GpuBackend::open_opts(true, Some(Arith::F32), true).unwrap();
+    for g in backends().into_iter().chain([&pairs]) {
+        let mut rng = Rng(14);
+        for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K] {
+            let (rows, cols) = (9, 2816);
+            let file = gguf(ty, &[cols as u64, rows as u64], random_matrix(&mut rng, ty, rows, cols));
+            let (cw, gw) = weights(&file, g);
+            for n in [1, 5, 9] {
+                let x = rng.vec(n * cols);
+                let mut want = vec![0f32; n * rows];
+                cpu().matmul(&cw, &x, n, &mut want);
+                let mut out = g.buffer(n * rows);
+                g.matmul(&gw, &upload(g, &x), n, &mut out);
+                check(&format!("wide matmul {} n={n}", ty.name()), &read(g, &out, want.len()), &want, 1e-11);
+            }
+        }
+    }
+}
+
 /// A matrix larger than the largest storage binding is held in parts of whole rows; products
 /// and row lookups over the parts equal those over one buffer (to the bit with f64 steps).
 #[test]
@@ -578,6 +604,64 @@ fn fused_ops_equal_their_parts() {
             g.attention_store(&gq, &gk, &gv, &mut gkv, 0, &a, pos, rows, &mut out);
             compare(&format!("attention_store at {pos}"), &read(g, &out, want.len()), &want, 1e-6);
             pos += rows;
+        }
+    }
+}
+
+/// A decode step's norm (and SwiGLU) also writes its output quantized, and the products that
+/// read the output take those blocks: the same results as quantizing apart, and none once
+/// the output has been written again (here by an add).
+#[test]
+fn norms_quantize_for_the_products_after_them() {
+    for g in backends() {
+        let exact = g.arith() == Arith::F64;
+        let c = cpu();
+        let mut rng = Rng(13);
+        let (rows, width) = (2, 512);
+        let file = gguf(GgmlType::F32, &[width as u64], bytemuck::cast_slice(&rng.vec(width)).to_vec());
+        let (cn, gn) = weights(&file, g);
+        for ty in [GgmlType::Q4_K, GgmlType::Q4_0, GgmlType::Q6_K, GgmlType::Q4_1] {
+            let n_out = 37;
+            let mfile = gguf(ty, &[width as u64, n_out as u64], random_matrix(&mut rng, ty, n_out, width));
+            let (cw, gw) = weights(&mfile, g);
+            let (x, y) = (rng.vec(rows * width), rng.vec(rows * width));
+            let mut h = vec![0f32; rows * width];
+            c.rms_norm(&x, &cn, 1e-5, rows, width, &mut h);
+            let mut gh = g.buffer(rows * width);
+            g.rms_norm(&upload(g, &x), &gn, 1e-5, rows, width, &mut gh);
+            for round in 0..2 {
+                if round == 1 {
+                    c.add(&mut h, &y, rows * width);
+                    g.add(&mut gh, &upload(g, &y), rows * width);
+                }
+                let mut want = vec![0f32; rows * n_out];
+                c.matmul(&cw, &h, rows, &mut want);
+                let mut out = g.buffer(rows * n_out);
+                g.matmul(&gw, &gh, rows, &mut out);
+                let what = format!("{} after a norm, round {round}", ty.name());
+                if exact {
+                    same_bits(&what, &read(g, &out, want.len()), &want);
+                } else {
+                    check(&what, &read(g, &out, want.len()), &want, 1e-11);
+                }
+            }
+            // SwiGLU quantizes its result the same way.
+            let mut act = vec![0f32; rows * width];
+            c.swiglu(&x, &y, rows * width, &mut act);
+            let mut gact = g.buffer(rows * width);
+            g.swiglu(&upload(g, &x), &upload(g, &y), rows * width, &mut gact);
+            let mut want = vec![0f32; rows * n_out];
+            c.matmul(&cw, &act, rows, &mut want);
+            let mut out = g.buffer(rows * n_out);
+            g.matmul(&gw, &gact, rows, &mut out);
+            let what = format!("{} after swiglu", ty.name());
+            if exact {
+                same_bits("swiglu", &read(g, &gact, act.len()), &act);
+                same_bits(&what, &read(g, &out, want.len()), &want);
+            } else {
+                check("swiglu", &read(g, &gact, act.len()), &act, 1e-12);
+                check(&what, &read(g, &out, want.len()), &want, 1e-11);
+            }
         }
     }
 }

@@ -1,0 +1,2 @@
+// gemv.wgsl loading two pieces per step.
+const PAIRS: bool = true;

@@ -1,0 +1,2 @@
+// gemv.wgsl loading one piece per step.
+const PAIRS: bool = false;
