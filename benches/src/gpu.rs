@@ -30,10 +30,10 @@ use rollama_engine::sampler::Rng;
 use crate::synth;
 
 const USAGE: &str = "usage: e2e-bench gpu [--small] [--copy-mib N] [--weight-mib N] [--no-kernels]
-       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--no-pairs] [--make-smollm2 PATH]
+       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--no-split] [--make-smollm2 PATH]
        [--make-7b PATH [--layers 32]] [MODEL.gguf...]
   --check N: first decode N greedy tokens on the CPU and on the GPU and compare them (0: skip)
-  --no-pairs: skip the products that load two pieces per step (measured beside the default)
+  --no-split: skip the per-kernel split of decode steps (a timestamp before each dispatch)
   --make-smollm2 PATH, --make-7b PATH: write a random-weight model of that shape there, then
   measure it (with the models given; with neither, ~/.cache/rollama/models' SmolLM2)";
 
@@ -55,8 +55,6 @@ struct Args {
     steps: usize,
     /// Greedy tokens compared against the CPU backend per model (0: none).
     check: usize,
-    /// Also measure the products that load two pieces per step.
-    pairs: bool,
     /// Time each dispatch of a few decode steps (per-kernel table).
     kernel_split: bool,
     make_7b: Option<PathBuf>,
@@ -79,7 +77,6 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         reps: 3,
         steps: 32,
         check: 16,
-        pairs: true,
         kernel_split: true,
         make_7b: None,
         make_smol: None,
@@ -106,7 +103,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--steps" => a.steps = num(arg)?.max(1),
             "--layers" => a.layers = num(arg)?.max(1),
             "--check" => a.check = num(arg)?,
-            "--no-pairs" => a.pairs = false,
+            "--no-split" => a.kernel_split = false,
             "--make-7b" | "--make-smollm2" => {
                 let path = it.next().ok_or_else(|| format!("{arg} needs a path\n{USAGE}"))?.into();
                 *if arg == "--make-7b" { &mut a.make_7b } else { &mut a.make_smol } = Some(path);
@@ -150,18 +147,8 @@ pub fn main(args: &[String]) {
     // flattered by a slow copy engine.
     let copy = copy.max(read);
     println!("bandwidth bound: {:.1} GB/s", copy / 1e9);
-    // The f32 products that load two pieces per step, measured beside the default.
-    let pairs = if a.pairs && g.arith() == rollama_engine::backend::gpu::Arith::F32 {
-        GpuBackend::with_gemv_pairs().ok().map(Arc::new)
-    } else {
-        None
-    };
     if a.kernels {
         kernels(&g, &a, copy);
-        if let Some(g2) = &pairs {
-            println!("\nthe same with two pieces per step (ROLLAMA_GPU_GEMV=pairs):");
-            kernels(g2, &a, copy);
-        }
     }
     let smol = a.make_smol.clone().map(|p| (p, synth::Spec::smollm2()));
     let big = a.make_7b.clone().map(|p| (p, synth::Spec { n_layer: a.layers, ..synth::Spec::llama2_7b() }));
@@ -184,13 +171,6 @@ pub fn main(args: &[String]) {
     for path in &a.models {
         if let Err(e) = model_bench(&g, path, &a, copy) {
             eprintln!("{}: {e}", path.display());
-        }
-        if let Some(g2) = &pairs {
-            let quick = Args { check: 0, pp: 0, kernel_split: false, models: Vec::new(), ..a.clone() };
-            println!("\n{}, two pieces per step (ROLLAMA_GPU_GEMV=pairs):", path.display());
-            if let Err(e) = model_bench(g2, path, &quick, copy) {
-                eprintln!("{}: {e}", path.display());
-            }
         }
     }
 }

@@ -59,8 +59,6 @@ wgsl! {
     SWIGLU = "swiglu.wgsl";
     GEGLU = "geglu.wgsl";
     GEMV = "gemv.wgsl";
-    GEMV_PAIRS = "gemv_pairs.wgsl";
-    GEMV_SINGLE = "gemv_single.wgsl";
     ATTENTION_F32 = "attention_f32.wgsl";
     READ_SUM = "read_sum.wgsl";
     NORM_BODY = "norm_body.wgsl";
@@ -275,23 +273,12 @@ const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) 
 /// their own order (the f64 mode keeps the CPU's, in [`MATMULS_F64`]). They read the
 /// activation format of the type's [`MATMULS`] kernel.
 pub const GEMVS: &[(u32, MatmulShader)] = &[
-    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
-    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
-    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
-    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8)),
-    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8K)),
-    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV_SINGLE, GEMV], ActFormat::Q8K)),
-];
-
-/// [`GEMVS`] loading two pieces per step (`gemv_pairs.wgsl`): twice the bytes in flight per
-/// invocation.
-pub const GEMVS_PAIRS: &[(u32, MatmulShader)] = &[
-    (2, gv("gemv2_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
-    (3, gv("gemv2_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
-    (6, gv("gemv2_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
-    (8, gv("gemv2_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8)),
-    (12, gv("gemv2_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8K)),
-    (14, gv("gemv2_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV_PAIRS, GEMV], ActFormat::Q8K)),
+    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
+    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
 ];
 
 /// The matmul kernel of ggml type `ty` with `arith`, if there is one.
@@ -329,7 +316,7 @@ pub fn all() -> Vec<Shader> {
         SWIGLU_QUANT_K,
         GEGLU_K,
     ];
-    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).chain(GEMVS_PAIRS).map(|(_, m)| m.shader));
+    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).map(|(_, m)| m.shader));
     v
 }
 

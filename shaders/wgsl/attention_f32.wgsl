@@ -55,9 +55,22 @@ fn key_dot(ps: u32, kvh: u32) -> f32 {
         }
         return s;
     }
-    // Rows start at even values (widths and head_dim are even), so words hold pairs.
+    // Rows start at even values (widths and head_dim are even), so words hold pairs. Four
+    // words per step, loaded before any is used: one invocation's loop is latency-bound.
     let b = ((ps % p.slots) * p.k_width + kvh * p.head_dim) >> 1u;
-    for (var j = 0u; j < p.head_dim / 2u; j++) {
+    let words = p.head_dim / 2u;
+    var j = 0u;
+    var s4 = vec4<f32>(0.0);
+    for (; j + 4u <= words; j += 4u) {
+        let w = vec4<u32>(kc[b + j], kc[b + j + 1u], kc[b + j + 2u], kc[b + j + 3u]);
+        let k01 = vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+        let k23 = vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w));
+        let e = 2u * j;
+        s4 += k01 * vec4<f32>(qs[e], qs[e + 1u], qs[e + 2u], qs[e + 3u]);
+        s4 += k23 * vec4<f32>(qs[e + 4u], qs[e + 5u], qs[e + 6u], qs[e + 7u]);
+    }
+    s = (s4.x + s4.y) + (s4.z + s4.w);
+    for (; j < words; j++) {
         let kv = unpack2x16float(kc[b + j]);
         s += kv.x * qs[2u * j] + kv.y * qs[2u * j + 1u];
     }
@@ -143,7 +156,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         acc1 *= corr;
         m = mn;
         let count = min(WG, pos + 1u - c);
-        for (var j = 0u; j < count; j++) {
+        // Four positions per step, their values loaded before any is used.
+        var j = 0u;
+        for (; j + 4u <= count; j += 4u) {
+            let wj = vec4<f32>(weights[j], weights[j + 1u], weights[j + 2u], weights[j + 3u]);
+            if (lid < hd) {
+                let vs = vec4<f32>(value_at(c + j, kvh, lid), value_at(c + j + 1u, kvh, lid),
+                    value_at(c + j + 2u, kvh, lid), value_at(c + j + 3u, kvh, lid));
+                acc0 += dot(wj, vs);
+            }
+            if (lid + WG < hd) {
+                let d = lid + WG;
+                let vs = vec4<f32>(value_at(c + j, kvh, d), value_at(c + j + 1u, kvh, d),
+                    value_at(c + j + 2u, kvh, d), value_at(c + j + 3u, kvh, d));
+                acc1 += dot(wj, vs);
+            }
+        }
+        for (; j < count; j++) {
             let wj = weights[j];
             if (lid < hd) {
                 acc0 += wj * value_at(c + j, kvh, lid);

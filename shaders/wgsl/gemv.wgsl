@@ -6,30 +6,10 @@
 // decoded piece is multiplied with every activation row of the tile by four-byte integer dot
 // products (dot4I8Packed). Each lane keeps one partial sum per activation row; the team adds
 // them once, at the end.
-// The type part (gv_<type>.wgsl) supplies struct Piece, piece_load(ro, s) -> Piece (the
-// weights of piece s of the row starting at byte ro) and piece_dot(pc, ar, s) -> f32 (their
-// product with the activation row starting at word ar); gemv_pairs.wgsl or gemv_single.wgsl
-// sets PAIRS.
+// The type part (gv_<type>.wgsl) supplies piece_load(ro, s) (the weights of piece s of the
+// row starting at byte ro, into private registers) and piece_dot(ar, s) -> f32 (their product
+// with the activation row starting at word ar).
 // Params and bindings: matmul_params.wgsl (units = pieces per row).
-
-// Tile rows first..first + 3 (those below nt) of piece s against the activation rows from
-// word a0.
-fn tile_dot(pc: Piece, a0: u32, s: u32, nt: u32, first: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    if (nt > first) {
-        v.x = piece_dot(pc, a0 + first * p.a_row, s);
-    }
-    if (nt > first + 1u) {
-        v.y = piece_dot(pc, a0 + (first + 1u) * p.a_row, s);
-    }
-    if (nt > first + 2u) {
-        v.z = piece_dot(pc, a0 + (first + 2u) * p.a_row, s);
-    }
-    if (nt > first + 3u) {
-        v.w = piece_dot(pc, a0 + (first + 3u) * p.a_row, s);
-    }
-    return v;
-}
 
 const TEAM: u32 = 32u;
 const TEAMS: u32 = 4u;
@@ -47,21 +27,30 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     var hi = vec4<f32>(0.0);
     if (r < p.rows) {
         let ro = r * p.row_bytes;
-        var s = lane;
-        // With PAIRS, two pieces per step, both loaded before either is multiplied, so each
-        // invocation has twice the bytes in flight.
-        if (PAIRS) {
-            for (; s + TEAM < p.units; s += 2u * TEAM) {
-                let pa = piece_load(ro, s);
-                let pb = piece_load(ro, s + TEAM);
-                lo += tile_dot(pa, a0, s, nt, 0u) + tile_dot(pb, a0, s + TEAM, nt, 0u);
-                hi += tile_dot(pa, a0, s, nt, 4u) + tile_dot(pb, a0, s + TEAM, nt, 4u);
+        for (var s = lane; s < p.units; s += TEAM) {
+            piece_load(ro, s);
+            lo.x += piece_dot(a0, s);
+            if (nt > 1u) {
+                lo.y += piece_dot(a0 + p.a_row, s);
             }
-        }
-        for (; s < p.units; s += TEAM) {
-            let pc = piece_load(ro, s);
-            lo += tile_dot(pc, a0, s, nt, 0u);
-            hi += tile_dot(pc, a0, s, nt, 4u);
+            if (nt > 2u) {
+                lo.z += piece_dot(a0 + 2u * p.a_row, s);
+            }
+            if (nt > 3u) {
+                lo.w += piece_dot(a0 + 3u * p.a_row, s);
+            }
+            if (nt > 4u) {
+                hi.x += piece_dot(a0 + 4u * p.a_row, s);
+            }
+            if (nt > 5u) {
+                hi.y += piece_dot(a0 + 5u * p.a_row, s);
+            }
+            if (nt > 6u) {
+                hi.z += piece_dot(a0 + 6u * p.a_row, s);
+            }
+            if (nt > 7u) {
+                hi.w += piece_dot(a0 + 7u * p.a_row, s);
+            }
         }
     }
     red[2u * lid] = lo;

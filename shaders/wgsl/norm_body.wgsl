@@ -11,8 +11,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         return;
     }
     let base = t * p.width;
+    // Four values loaded per step before any is used (a workgroup per row leaves little else
+    // to hide the loads' latency), summed in the same order as one at a time.
     var s = wide(0.0);
-    for (var i = lid; i < p.width; i += WG) {
+    var i = lid;
+    for (; i + 3u * WG < p.width; i += 4u * WG) {
+        let v = vec4<f32>(row_value(base + i), row_value(base + i + WG), row_value(base + i + 2u * WG),
+            row_value(base + i + 3u * WG));
+        s += wide(v.x * v.x);
+        s += wide(v.y * v.y);
+        s += wide(v.z * v.z);
+        s += wide(v.w * v.w);
+    }
+    for (; i < p.width; i += WG) {
         let v = row_value(base + i);
         s += wide(v * v);
     }
@@ -26,7 +37,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let mean = wide_div(part[0], f32(p.width));
     let scale = divf(1.0, sqrtf(mean + p.eps));
-    for (var i = lid; i < p.width; i += WG) {
+    i = lid;
+    for (; i + 3u * WG < p.width; i += 4u * WG) {
+        let xs = vec4<f32>(x[base + i], x[base + i + WG], x[base + i + 2u * WG], x[base + i + 3u * WG]);
+        let ws = vec4<f32>(weight[i], weight[i + WG], weight[i + 2u * WG], weight[i + 3u * WG]);
+        let o = (xs * scale) * ws;
+        out[base + i] = o.x;
+        out[base + i + WG] = o.y;
+        out[base + i + 2u * WG] = o.z;
+        out[base + i + 3u * WG] = o.w;
+    }
+    for (; i < p.width; i += WG) {
         out[base + i] = (x[base + i] * scale) * weight[i];
     }
     if (p.quant != 0u) {

@@ -198,6 +198,8 @@ struct BindKey {
 /// (see `norm_quant.wgsl`): the products that read that buffer next take them instead of
 /// quantizing it. Valid until a dispatch, copy or host write changes the buffer.
 pub(crate) struct Prequant {
+    /// Which op and size made it: the key of `Recorder::wanted`.
+    pub(crate) key: (&'static str, usize),
     pub(crate) src: u64,
     /// Values quantized from the buffer's start, in blocks of consecutive values (so rows of
     /// any width that the block divides).
@@ -229,6 +231,9 @@ pub(crate) struct Recorder {
     /// Timestamps around each submission, while a benchmark asks for them.
     pub(crate) profiler: Option<Profiler>,
     pub(crate) prequant: Option<Prequant>,
+    /// The formats (bit 0: Q8, bit 1: Q8_K) that the products after an op of a size have
+    /// wanted: an op quantizes only those, learned from the products that missed them.
+    pub(crate) wanted: HashMap<(&'static str, usize), u32>,
     /// The buffers norms quantize their output into (Q8, Q8_K), and SwiGLU its.
     pub(crate) norm_q8: Option<Scratch>,
     pub(crate) norm_q8k: Option<Scratch>,
@@ -265,6 +270,7 @@ impl Recorder {
             staging: None,
             profiler: None,
             prequant: None,
+            wanted: HashMap::new(),
             norm_q8: None,
             norm_q8k: None,
             swiglu_q8: None,

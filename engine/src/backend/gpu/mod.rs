@@ -151,21 +151,6 @@ impl GpuBackend {
     /// many run f64 at 1/32 to 1/64 of the f32 rate, which the f64 steps of every matmul block
     /// and attention position would pay; `ROLLAMA_GPU_F64=0` turns f64 off everywhere.
     pub(crate) fn open_with(software: bool, arith: Option<sh::Arith>) -> Result<GpuBackend, GpuError> {
-        // ROLLAMA_GPU_GEMV=pairs: the products that load two pieces per step (for measuring
-        // them against the default on a real GPU).
-        let pairs = std::env::var("ROLLAMA_GPU_GEMV").is_ok_and(|v| v.trim() == "pairs");
-        GpuBackend::open_opts(software, arith, pairs)
-    }
-
-    /// As [`GpuBackend::new`], with the f32 products that load two pieces per step (for
-    /// the benchmarks, which compare them with the default).
-    pub fn with_gemv_pairs() -> Result<GpuBackend, GpuError> {
-        GpuBackend::open_opts(true, None, true)
-    }
-
-    /// [`GpuBackend::open_with`], with the f32 products that load two pieces per step
-    /// (`gemv_pairs.wgsl`) when `pairs`.
-    pub(crate) fn open_opts(software: bool, arith: Option<sh::Arith>, pairs: bool) -> Result<GpuBackend, GpuError> {
         let (adapter, device, queue) = device::open(software)?;
         let has_f64 = device.features().contains(wgpu::Features::SHADER_F64);
         let wanted = match std::env::var("ROLLAMA_GPU_F64").as_deref().map(str::trim) {
@@ -179,7 +164,6 @@ impl GpuBackend {
             None if has_f64 && wanted => sh::Arith::F64,
             None => sh::Arith::F32,
         };
-        let gemvs = if pairs { sh::GEMVS_PAIRS } else { sh::GEMVS };
         let mut n = 0;
         let mut k = |s: &sh::Shader, data: &'static [u32]| {
             n += 1;
@@ -210,7 +194,7 @@ impl GpuBackend {
                 .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
                 .collect(),
             gemv: match arith {
-                sh::Arith::F32 => gemvs.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
+                sh::Arith::F32 => sh::GEMVS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
                 sh::Arith::F64 => Vec::new(),
             },
         };
@@ -301,14 +285,17 @@ impl GpuBackend {
         let cols = w.cols;
         assert!(x.len >= rows * cols, "matmul activations too small");
         if let Some(pq) = rec.prequant.as_ref().filter(|p| p.src == x.id && p.len == rows * cols) {
-            let ready = match mm.act {
-                sh::ActFormat::Q8 if cols.is_multiple_of(32) => pq.q8.clone(),
-                sh::ActFormat::Q8K if cols.is_multiple_of(256) => pq.q8k.clone(),
-                _ => None,
+            let (ready, flag) = match mm.act {
+                sh::ActFormat::Q8 if cols.is_multiple_of(32) => (pq.q8.clone(), 1),
+                sh::ActFormat::Q8K if cols.is_multiple_of(256) => (pq.q8k.clone(), 2),
+                _ => (None, 0),
             };
             if ready.is_some() {
                 return ready;
             }
+            // The op that made x quantizes this format too from now on.
+            let key = pq.key;
+            *rec.wanted.entry(key).or_insert(0) |= flag;
         }
         let (qk, block) = match mm.act {
             sh::ActFormat::F32 => return None,
@@ -505,16 +492,18 @@ impl GpuBackend {
         }
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         let decode = rows <= NORM_QUANT_ROWS;
+        let key = ("norm", rows * width);
+        let wanted = rec.wanted.get(&key).copied().unwrap_or(0);
         let usage = wgpu::BufferUsages::STORAGE;
         let placeholder = (self.placeholder.0.clone(), self.placeholder.1);
         let mut q8 = None;
         let mut q8k = None;
-        if decode && width.is_multiple_of(32) {
+        if decode && width.is_multiple_of(32) && wanted & 1 != 0 {
             let s =
                 ensure(&self.device, &mut rec.norm_q8, (rows * sh::ActFormat::Q8.row_words(width) * 4) as u64, usage);
             q8 = Some((s.buf.clone(), s.id));
         }
-        if decode && width.is_multiple_of(256) {
+        if decode && width.is_multiple_of(256) && wanted & 2 != 0 {
             let s =
                 ensure(&self.device, &mut rec.norm_q8k, (rows * sh::ActFormat::Q8K.row_words(width) * 4) as u64, usage);
             q8k = Some((s.buf.clone(), s.id));
@@ -534,8 +523,9 @@ impl GpuBackend {
                 rec.dispatch(&self.device, &self.queue, &self.kernels.rms_norm, params, &binds, groups_2d(rows));
             }
         }
-        if quant != 0 {
-            rec.prequant = Some(Prequant { src: out.id, len: rows * width, q8, q8k });
+        if decode {
+            // Even with no format wanted yet: the products that miss one teach `wanted`.
+            rec.prequant = Some(Prequant { key, src: out.id, len: rows * width, q8, q8k });
         }
     }
 
@@ -778,20 +768,24 @@ impl Backend for GpuBackend {
             return;
         }
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let key = ("swiglu", len);
+        let wanted = rec.wanted.get(&key).copied().unwrap_or(0);
         let usage = wgpu::BufferUsages::STORAGE;
-        let s = ensure(&self.device, &mut rec.swiglu_q8, (len / 32 * 40) as u64, usage);
-        let q8 = Some((s.buf.clone(), s.id));
-        let q8k = len.is_multiple_of(256).then(|| {
+        let q8 = (wanted & 1 != 0).then(|| {
+            let s = ensure(&self.device, &mut rec.swiglu_q8, (len / 32 * 40) as u64, usage);
+            (s.buf.clone(), s.id)
+        });
+        let q8k = (wanted & 2 != 0 && len.is_multiple_of(256)).then(|| {
             let s = ensure(&self.device, &mut rec.swiglu_q8k, (len / 256 * 65 * 4) as u64, usage);
             (s.buf.clone(), s.id)
         });
-        let quant = 1 | (u32::from(q8k.is_some()) << 1);
+        let quant = u32::from(q8.is_some()) | (u32::from(q8k.is_some()) << 1);
         let p = sh::SwigluQuantParams { len: len as u32, quant, _pad: [0; 2] };
-        let (b8, b8k) = (q8.as_ref().expect("set above"), q8k.as_ref().unwrap_or(&self.placeholder));
+        let (b8, b8k) = (q8.as_ref().unwrap_or(&self.placeholder), q8k.as_ref().unwrap_or(&self.placeholder));
         let binds = [buf(gate), buf(up), buf(out), Bind::Buf(&b8.0, b8.1), Bind::Buf(&b8k.0, b8k.1)];
         let groups = groups_2d((len / 4).div_ceil(256));
         rec.dispatch(&self.device, &self.queue, &self.kernels.swiglu_quant, bytemuck::bytes_of(&p), &binds, groups);
-        rec.prequant = Some(Prequant { src: out.id, len, q8, q8k });
+        rec.prequant = Some(Prequant { key, src: out.id, len, q8, q8k });
     }
 
     fn geglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {

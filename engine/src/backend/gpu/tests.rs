@@ -226,15 +226,10 @@ fn matmul_every_type() {
     }
 }
 
-/// Rows of many pieces, so that each invocation of the f32 products takes several (one or
-/// two per step), with both step kinds.
+/// Rows of many pieces, so that each invocation of the f32 products takes several.
 #[test]
 fn matmul_wide_rows() {
-    if gpu().is_none() {
-        return;
-    }
-    let pairs = GpuBackend::open_opts(true, Some(Arith::F32), true).unwrap();
-    for g in backends().into_iter().chain([&pairs]) {
+    for g in backends() {
         let mut rng = Rng(14);
         for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K] {
             let (rows, cols) = (9, 2816);
@@ -645,13 +640,15 @@ fn norms_quantize_for_the_products_after_them() {
                     check(&what, &read(g, &out, want.len()), &want, 1e-11);
                 }
             }
-            // SwiGLU quantizes its result the same way.
+            // SwiGLU quantizes its result the same way. The product is compared with the
+            // CPU's of the GPU's SwiGLU output: with f32 steps, exp may differ by an ulp,
+            // enough to move a rounding of the quantized activations.
             let mut act = vec![0f32; rows * width];
             c.swiglu(&x, &y, rows * width, &mut act);
             let mut gact = g.buffer(rows * width);
             g.swiglu(&upload(g, &x), &upload(g, &y), rows * width, &mut gact);
             let mut want = vec![0f32; rows * n_out];
-            c.matmul(&cw, &act, rows, &mut want);
+            c.matmul(&cw, &read(g, &gact, act.len()), rows, &mut want);
             let mut out = g.buffer(rows * n_out);
             g.matmul(&gw, &gact, rows, &mut out);
             let what = format!("{} after swiglu", ty.name());

@@ -1,2 +1,0 @@
-// gemv.wgsl loading two pieces per step.
-const PAIRS: bool = true;

@@ -1,2 +1,0 @@
-// gemv.wgsl loading one piece per step.
-const PAIRS: bool = false;
