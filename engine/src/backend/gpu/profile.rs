@@ -376,9 +376,14 @@ impl GpuBackend {
     /// the matmul kernel alone: the activations are quantized once beforehand. Each product
     /// writes `out`, so each waits for the one before, as a decode step's products do.
     pub fn time_matmuls(&self, w: &GpuWeight, x: &GpuBuf, rows: usize, out: &mut GpuBuf, reps: usize) -> Timing {
+        // Into a buffer of its own: the recorder's scratch is shared, and another thread's
+        // product may quantize into it before the timed ones run.
         let act = {
             let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
-            self.quantize_act(&mut rec, w, x, rows)
+            let shared = rec.scratch.take();
+            let act = self.quantize_act(&mut rec, w, x, rows);
+            rec.scratch = shared;
+            act
         };
         self.finish();
         self.time_submission(|rec| {
