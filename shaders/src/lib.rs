@@ -264,14 +264,9 @@ pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
 ];
 
 /// A kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per workgroup,
-/// pieces of 32 weights (64 for Q4_K and Q6_K), tiles of eight activation rows.
+/// pieces of 32 weights, tiles of eight activation rows.
 const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    gv_unit(name, parts, act, 32)
-}
-
-/// [`gv`] with pieces of `unit` weights.
-const fn gv_unit(name: &'static str, parts: &'static [&'static str], act: ActFormat, unit: usize) -> MatmulShader {
-    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit }
+    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit: 32 }
 }
 
 /// Matrix products by ggml type id for [`Arith::F32`], decoding and prompts alike: they sum in
@@ -282,8 +277,8 @@ pub const GEMVS: &[(u32, MatmulShader)] = &[
     (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
     (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
     (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (12, gv_unit("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K, 64)),
-    (14, gv_unit("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K, 64)),
+    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
 ];
 
 /// The matmul kernel of ggml type `ty` with `arith`, if there is one.

@@ -1,7 +1,7 @@
 // Quantized matrix products with f32 steps: out[t] = W · x[t]. A team of 32 invocations
 // computes one weight row, four teams a workgroup, against a tile of up to eight activation
 // rows (workgroup z is the tile: one when decoding, n / 8 over a prompt). Lane l takes pieces
-// l, l + 32, ... of its row (a piece: 32 or 64 weights of one block, decoded from word loads
+// l, l + 32, ... of its row (a piece: 32 weights of one block, decoded from a few word loads
 // into packed signed bytes in registers), so a team's loads sweep consecutive bytes, and each
 // decoded piece is multiplied with every activation row of the tile by four-byte integer dot
 // products (dot4I8Packed). Each lane keeps one partial sum per activation row; the team adds
