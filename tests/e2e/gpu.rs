@@ -49,9 +49,16 @@ fn steps(m: &dyn Model, prompt: &str, n: usize, forced: Option<&[u32]>) -> Vec<[
 /// only the tokens (and the CPU's tokens are llama.cpp's, see greedy.rs). Without, the GPU may
 /// take the CPU's runner-up where the CPU itself nearly tied.
 fn greedy_on_the_gpu_equals_the_cpu(model: &str, max_cases: usize) {
+    greedy_on_the_gpu_with(model, max_cases, Arith::F64)
+}
+
+/// As [`greedy_on_the_gpu_equals_the_cpu`] with the steps of `arith` where the adapter has
+/// them (f64 falls back to the adapter's default).
+fn greedy_on_the_gpu_with(model: &str, max_cases: usize, arith: Arith) {
     let Some(gpu) = gpu() else { return };
-    // f64 steps wherever the adapter has them, even a real GPU's whose default is f32.
-    let gpu = match GpuBackend::with_arith(Arith::F64) {
+    // f64 steps wherever the adapter has them, even a real GPU's whose default is f32; f32
+    // steps (real GPUs' default, with their own products and attention) when asked.
+    let gpu = match GpuBackend::with_arith(arith) {
         Ok(g) => Arc::new(g),
         Err(_) => gpu,
     };
@@ -99,6 +106,12 @@ fn greedy_on_the_gpu_equals_the_cpu(model: &str, max_cases: usize) {
 #[test]
 fn smollm2_greedy_on_the_gpu_equals_the_cpu() {
     greedy_on_the_gpu_equals_the_cpu("smollm2-135m", usize::MAX);
+}
+
+/// With f32 steps, as real GPUs run by default: the same tokens but where the CPU nearly tied.
+#[test]
+fn smollm2_greedy_on_the_gpu_with_f32_steps() {
+    greedy_on_the_gpu_with("smollm2-135m", 2, Arith::F32);
 }
 
 /// Two prompts each for the larger models bound lavapipe's share of CI (a few minutes in all).
