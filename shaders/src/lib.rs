@@ -64,6 +64,7 @@ wgsl! {
     NORM_BODY = "norm_body.wgsl";
     ADD_RMS_NORM = "add_rms_norm.wgsl";
     KV_ROW_STORE = "kv_row_store.wgsl";
+    ATTENTION_PARAMS = "attention_params.wgsl";
     Q8_CHUNKS = "q8_chunks.wgsl";
     NORM_QUANT = "norm_quant.wgsl";
     SWIGLU_QUANT = "swiglu_quant.wgsl";
@@ -136,9 +137,9 @@ pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, Q8_CHUNKS, QUANTIZE_Q
 pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[F16, Q8_CHUNKS, QUANTIZE_Q8K], &[R, RW]);
 pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
-pub const ATTENTION_K: Shader = sa("attention", &[F16, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
+pub const ATTENTION_K: Shader = sa("attention", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
 /// The attention kernel of [`Arith::F32`]: positions in parallel (see its source).
-pub const ATTENTION_F32_K: Shader = s("attention_f32", &[F16, KV_ROW_STORE, ATTENTION_F32], &[R, R, R, RW, RW, RW]);
+pub const ATTENTION_F32_K: Shader = s("attention_f32", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION_F32], &[R, R, R, RW, RW, RW]);
 /// The benchmarks' read-bandwidth kernel.
 pub const READ_SUM_K: Shader = s("read_sum", &[READ_SUM], &[R, RW]);
 pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);

@@ -3,15 +3,7 @@
 // it wrote itself, so the rows need no barrier between the add and the scaling.
 // The norm rounds as rms_norm.wgsl's.
 
-struct Params {
-    width: u32,
-    eps: f32,
-    rows: u32,
-    // Bit 0: also write Q8 blocks of the output, bit 1: Q8_K (see norm_quant.wgsl).
-    quant: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params: norm_body.wgsl.
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;

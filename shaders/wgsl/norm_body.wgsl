@@ -1,5 +1,15 @@
-// The body of rms_norm.wgsl and add_rms_norm.wgsl, which supply the bindings and
+// The body of rms_norm.wgsl and add_rms_norm.wgsl, which supply the storage bindings and
 // row_value(i), value i of the input (add_rms_norm.wgsl also writes it back).
+
+struct Params {
+    width: u32,
+    eps: f32,
+    rows: u32,
+    // Bit 0: also write Q8 blocks of the output, bit 1: Q8_K (see norm_quant.wgsl).
+    quant: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
 
 const WG: u32 = 256u;
 var<workgroup> part: array<Wide, 256>;

@@ -1,17 +1,10 @@
 // out[t] = x[t] / rms(x[t]) * weight (the body is norm_body.wgsl): one workgroup per row, the
-// sum of squares reduced in shared memory. As ggml: the squares rounded to f32, summed wide (f64 where the arith part
-// has it: then the mean rounds to the f32 of the CPU's sequential f64 sum but for inputs
-// within ~2^-44 of an f32 midpoint), scale = 1 / sqrt(mean + eps), then x * scale * weight.
+// sum of squares reduced in shared memory. As ggml: the squares rounded to f32, summed wide
+// (f64 where the arith part has it: then the mean rounds to the f32 of the CPU's sequential
+// f64 sum but for inputs within ~2^-44 of an f32 midpoint), scale = 1 / sqrt(mean + eps),
+// then x * scale * weight.
 
-struct Params {
-    width: u32,
-    eps: f32,
-    rows: u32,
-    // Bit 0: also write Q8 blocks of the output, bit 1: Q8_K (see norm_quant.wgsl).
-    quant: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Params: norm_body.wgsl.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
