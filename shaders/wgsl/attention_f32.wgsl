@@ -96,10 +96,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let pos = p.pos0 + t;
     let kvh = h / p.group;
     let hd = p.head_dim;
-    var first = 0u;
-    if (p.window != 0u && pos + 1u > p.window) {
-        first = pos + 1u - p.window;
-    }
+    let first = first_seen(pos);
     let qbase = t * p.n_head * hd + h * hd;
     for (var d = lid; d < hd; d += WG) {
         qs[d] = as_f16(q[qbase + d]);

@@ -28,3 +28,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> kc: array<u32>;
 @group(0) @binding(5) var<storage, read_write> vc: array<u32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+// The first position that the query at position pos sees (its window's start).
+fn first_seen(pos: u32) -> u32 {
+    if (p.window != 0u && pos + 1u > p.window) {
+        return pos + 1u - p.window;
+    }
+    return 0u;
+}
