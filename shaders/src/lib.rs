@@ -137,9 +137,11 @@ pub const QUANTIZE_Q8_K: Shader = sa("quantize_q8", &[F16, Q8_CHUNKS, QUANTIZE_Q
 pub const QUANTIZE_Q8K_K: Shader = sa("quantize_q8k", &[F16, Q8_CHUNKS, QUANTIZE_Q8K], &[R, RW]);
 pub const ROPE_K: Shader = sa("rope", &[ROPE], &[R, RW, RW]);
 pub const KV_STORE_K: Shader = s("kv_store", &[F16, KV_STORE], &[R, R, RW, RW]);
-pub const ATTENTION_K: Shader = sa("attention", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
+pub const ATTENTION_K: Shader =
+    sa("attention", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION], &[R, R, R, RW, RW, RW]);
 /// The attention kernel of [`Arith::F32`]: positions in parallel (see its source).
-pub const ATTENTION_F32_K: Shader = s("attention_f32", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION_F32], &[R, R, R, RW, RW, RW]);
+pub const ATTENTION_F32_K: Shader =
+    s("attention_f32", &[F16, ATTENTION_PARAMS, KV_ROW_STORE, ATTENTION_F32], &[R, R, R, RW, RW, RW]);
 /// The benchmarks' read-bandwidth kernel.
 pub const READ_SUM_K: Shader = s("read_sum", &[READ_SUM], &[R, RW]);
 pub const ADD_K: Shader = s("add", &[ADD], &[R, RW]);
