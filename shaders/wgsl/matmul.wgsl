@@ -1,5 +1,6 @@
-// out[t] = W · x[t]: the body shared by every weight type. It is composed after the type's
-// part (mm_<type>.wgsl), which supplies `load_unit(ro, u)` (decode 32 weights of the row
+// out[t] = W · x[t] for float weights (quantized ones take gemv.wgsl or, with f64 steps,
+// matmul_lanes.wgsl and matmul_serial.wgsl). It is composed after the type's part
+// (mm_f32.wgsl, mm_f16.wgsl), which supplies `load_unit(ro, u)` (decode 32 weights of the row
 // starting at byte ro into private registers) and `unit_dot(ar, u) -> f32` (their dot product
 // with unit u of the activation row starting at word ar, in the type's activation format).
 //

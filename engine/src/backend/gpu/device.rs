@@ -235,10 +235,8 @@ pub(crate) struct Recorder {
     /// wanted: an op quantizes only those, learned from the products that missed them.
     pub(crate) wanted: HashMap<(&'static str, usize), u32>,
     /// The buffers norms quantize their output into (Q8, Q8_K), and SwiGLU its.
-    pub(crate) norm_q8: Option<Scratch>,
-    pub(crate) norm_q8k: Option<Scratch>,
-    pub(crate) swiglu_q8: Option<Scratch>,
-    pub(crate) swiglu_q8k: Option<Scratch>,
+    pub(crate) norm_quant: [Option<Scratch>; 2],
+    pub(crate) swiglu_quant: [Option<Scratch>; 2],
 }
 
 impl Recorder {
@@ -271,10 +269,8 @@ impl Recorder {
             profiler: None,
             prequant: None,
             wanted: HashMap::new(),
-            norm_q8: None,
-            norm_q8k: None,
-            swiglu_q8: None,
-            swiglu_q8k: None,
+            norm_quant: [None, None],
+            swiglu_quant: [None, None],
         }
     }
 

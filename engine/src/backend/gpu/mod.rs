@@ -26,14 +26,19 @@ use rollama_shaders as sh;
 use wgpu::util::DeviceExt;
 
 pub use self::device::GpuError;
-use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Prequant, Recorder, DATA_WINDOW};
-
-/// The most rows a norm also writes quantized (a decode step's, or a few of them).
-const NORM_QUANT_ROWS: usize = 8;
+use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Prequant, Recorder, Scratch, DATA_WINDOW};
 pub use self::profile::{KernelTime, Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
 pub use rollama_shaders::Arith;
+
+/// The most rows a norm also writes quantized (a decode step's, or a few of them).
+const NORM_QUANT_ROWS: usize = 8;
+/// The most values SwiGLU also writes quantized.
+const SWIGLU_QUANT_LEN: usize = NORM_QUANT_ROWS << 16;
+/// Flags of the quantized copies an op writes (`Recorder::wanted`, the kernels' `quant`).
+const Q8: u32 = 1;
+const Q8K: u32 = 2;
 
 /// An activation buffer: `len` f32s in device memory.
 pub struct GpuBuf {
@@ -94,10 +99,8 @@ struct Kernels {
     geglu: Kernel,
     /// The benchmarks' read-bandwidth kernel.
     read_sum: Kernel,
-    /// By ggml type id.
+    /// By ggml type id, for the backend's arith.
     matmul: Vec<(u32, sh::MatmulShader, Kernel)>,
-    /// The f32-step products by ggml type id, which replace `matmul`'s (empty with f64).
-    gemv: Vec<(u32, sh::MatmulShader, Kernel)>,
 }
 
 pub struct GpuBackend {
@@ -189,14 +192,9 @@ impl GpuBackend {
             swiglu_quant: k(&sh::SWIGLU_QUANT_K, &[]),
             geglu: k(&sh::GEGLU_K, &[]),
             read_sum: k(&sh::READ_SUM_K, &[]),
-            matmul: sh::MATMULS
-                .iter()
-                .filter_map(|(ty, _)| sh::matmul_for(*ty, arith).map(|m| (*ty, m, k(&m.shader, &[]))))
+            matmul: sh::matmul_types()
+                .filter_map(|ty| sh::matmul_for(ty, arith).map(|m| (ty, m, k(&m.shader, &[]))))
                 .collect(),
-            gemv: match arith {
-                sh::Arith::F32 => sh::GEMVS.iter().map(|(ty, m)| (*ty, *m, k(&m.shader, &[]))).collect(),
-                sh::Arith::F64 => Vec::new(),
-            },
         };
         let max_binding = device.limits().max_storage_buffer_binding_size.into();
         let rec = Mutex::new(Recorder::new(&device));
@@ -286,8 +284,8 @@ impl GpuBackend {
         assert!(x.len >= rows * cols, "matmul activations too small");
         if let Some(pq) = rec.prequant.as_ref().filter(|p| p.src == x.id && p.len == rows * cols) {
             let (ready, flag) = match mm.act {
-                sh::ActFormat::Q8 if cols.is_multiple_of(32) => (pq.q8.clone(), 1),
-                sh::ActFormat::Q8K if cols.is_multiple_of(256) => (pq.q8k.clone(), 2),
+                sh::ActFormat::Q8 if cols.is_multiple_of(32) => (pq.q8.clone(), Q8),
+                sh::ActFormat::Q8K if cols.is_multiple_of(256) => (pq.q8k.clone(), Q8K),
                 _ => (None, 0),
             };
             if ready.is_some() {
@@ -473,8 +471,8 @@ impl GpuBackend {
     }
 
     /// Records out = rms_norm(x) * w, after x += y when `y` is given. A decode step's norm
-    /// (at most [`NORM_QUANT_ROWS`] rows) also writes its output quantized in every format
-    /// whose block divides the width, which the products that read `out` next then take
+    /// (at most [`NORM_QUANT_ROWS`] rows) also writes its output quantized in the formats the
+    /// products after it have wanted (`Recorder::wanted`), which they then take
     /// (`Recorder::prequant`) instead of a quantizing dispatch.
     #[allow(clippy::too_many_arguments)]
     fn record_norm(
@@ -493,25 +491,12 @@ impl GpuBackend {
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         let decode = rows <= NORM_QUANT_ROWS;
         let key = ("norm", rows * width);
-        let wanted = rec.wanted.get(&key).copied().unwrap_or(0);
-        let usage = wgpu::BufferUsages::STORAGE;
-        let placeholder = (self.placeholder.0.clone(), self.placeholder.1);
-        let mut q8 = None;
-        let mut q8k = None;
-        if decode && width.is_multiple_of(32) && wanted & 1 != 0 {
-            let s =
-                ensure(&self.device, &mut rec.norm_q8, (rows * sh::ActFormat::Q8.row_words(width) * 4) as u64, usage);
-            q8 = Some((s.buf.clone(), s.id));
-        }
-        if decode && width.is_multiple_of(256) && wanted & 2 != 0 {
-            let s =
-                ensure(&self.device, &mut rec.norm_q8k, (rows * sh::ActFormat::Q8K.row_words(width) * 4) as u64, usage);
-            q8k = Some((s.buf.clone(), s.id));
-        }
-        let quant = u32::from(q8.is_some()) | (u32::from(q8k.is_some()) << 1);
+        // Blocks of consecutive values are a row's blocks where the block divides the width.
+        let fits = if width.is_multiple_of(256) { Q8 | Q8K } else { Q8 * u32::from(width.is_multiple_of(32)) };
+        let formats = if decode { rec.wanted.get(&key).copied().unwrap_or(0) & fits } else { 0 };
+        let (quant, [q8, q8k]) = quant_copies(&self.device, &mut rec.norm_quant, formats, rows * width);
         let p = sh::RmsNormParams { width: width as u32, eps, rows: rows as u32, quant };
-        let (b8, b8k) = (q8.as_ref().unwrap_or(&placeholder), q8k.as_ref().unwrap_or(&placeholder));
-        let (b8, b8k) = (Bind::Buf(&b8.0, b8.1), Bind::Buf(&b8k.0, b8k.1));
+        let [b8, b8k] = [&q8, &q8k].map(|c| self.bind_or_placeholder(c));
         let params = bytemuck::bytes_of(&p);
         match y {
             Some(y) => {
@@ -529,11 +514,35 @@ impl GpuBackend {
         }
     }
 
-    fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
-        let ty = w.ty as u32;
-        let gemv = self.kernels.gemv.iter().find(|(t, ..)| *t == ty);
-        gemv.or_else(|| self.kernels.matmul.iter().find(|(t, ..)| *t == ty)).expect("type checked at load")
+    /// A quantized copy's binding, or the placeholder where the op writes none.
+    fn bind_or_placeholder<'a>(&'a self, copy: &'a Option<(wgpu::Buffer, u64)>) -> Bind<'a> {
+        let (b, id) = copy.as_ref().unwrap_or(&self.placeholder);
+        Bind::Buf(b, *id)
     }
+
+    fn matmul_kernel(&self, w: &GpuWeight) -> &(u32, sh::MatmulShader, Kernel) {
+        self.kernels.matmul.iter().find(|(t, ..)| *t == w.ty as u32).expect("type checked at load")
+    }
+}
+
+/// The buffers an op writes its output's Q8 and Q8_K copies into (those of `formats`, for `len`
+/// values, from `slots`), and the kernels' `quant` flags of those.
+fn quant_copies(
+    device: &wgpu::Device,
+    slots: &mut [Option<Scratch>; 2],
+    formats: u32,
+    len: usize,
+) -> (u32, [Option<(wgpu::Buffer, u64)>; 2]) {
+    let kinds = [(Q8, sh::ActFormat::Q8), (Q8K, sh::ActFormat::Q8K)];
+    let copies = std::array::from_fn(|i| {
+        let (flag, format) = kinds[i];
+        (formats & flag != 0).then(|| {
+            let bytes = (format.row_words(len) * 4) as u64;
+            let s = ensure(device, &mut slots[i], bytes, wgpu::BufferUsages::STORAGE);
+            (s.buf.clone(), s.id)
+        })
+    });
+    (formats, copies)
 }
 
 fn buf(b: &GpuBuf) -> Bind<'_> {
@@ -763,26 +772,18 @@ impl Backend for GpuBackend {
 
     fn swiglu(&self, gate: &GpuBuf, up: &GpuBuf, len: usize, out: &mut GpuBuf) {
         // A decode step's few rows are quantized in the same pass, for the down projection.
-        if len == 0 || !len.is_multiple_of(32) || len > NORM_QUANT_ROWS << 16 {
+        if len == 0 || !len.is_multiple_of(32) || len > SWIGLU_QUANT_LEN {
             self.elementwise(&self.kernels.swiglu, len, 0.0, 0, &[buf(gate), buf(up), buf(out)]);
             return;
         }
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         let key = ("swiglu", len);
-        let wanted = rec.wanted.get(&key).copied().unwrap_or(0);
-        let usage = wgpu::BufferUsages::STORAGE;
-        let q8 = (wanted & 1 != 0).then(|| {
-            let s = ensure(&self.device, &mut rec.swiglu_q8, (len / 32 * 40) as u64, usage);
-            (s.buf.clone(), s.id)
-        });
-        let q8k = (wanted & 2 != 0 && len.is_multiple_of(256)).then(|| {
-            let s = ensure(&self.device, &mut rec.swiglu_q8k, (len / 256 * 65 * 4) as u64, usage);
-            (s.buf.clone(), s.id)
-        });
-        let quant = u32::from(q8.is_some()) | (u32::from(q8k.is_some()) << 1);
+        let fits = if len.is_multiple_of(256) { Q8 | Q8K } else { Q8 };
+        let formats = rec.wanted.get(&key).copied().unwrap_or(0) & fits;
+        let (quant, [q8, q8k]) = quant_copies(&self.device, &mut rec.swiglu_quant, formats, len);
         let p = sh::SwigluQuantParams { len: len as u32, quant, _pad: [0; 2] };
-        let (b8, b8k) = (q8.as_ref().unwrap_or(&self.placeholder), q8k.as_ref().unwrap_or(&self.placeholder));
-        let binds = [buf(gate), buf(up), buf(out), Bind::Buf(&b8.0, b8.1), Bind::Buf(&b8k.0, b8k.1)];
+        let [b8, b8k] = [&q8, &q8k].map(|c| self.bind_or_placeholder(c));
+        let binds = [buf(gate), buf(up), buf(out), b8, b8k];
         let groups = groups_2d((len / 4).div_ceil(256));
         rec.dispatch(&self.device, &self.queue, &self.kernels.swiglu_quant, bytemuck::bytes_of(&p), &binds, groups);
         rec.prequant = Some(Prequant { key, src: out.id, len, q8, q8k });
