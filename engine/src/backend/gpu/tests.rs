@@ -608,7 +608,11 @@ fn fused_ops_equal_their_parts() {
 /// the output has been written again (here by an add).
 #[test]
 fn norms_quantize_for_the_products_after_them() {
-    for g in backends() {
+    for shared in backends() {
+        // Its own backend: which copies a norm writes is learned per backend, and another
+        // test's norm on the shared one could replace this one's copies between the calls.
+        let own = GpuBackend::open_with(true, Some(shared.arith())).unwrap();
+        let g = &own;
         let exact = g.arith() == Arith::F64;
         let c = cpu();
         let mut rng = Rng(13);
@@ -624,6 +628,13 @@ fn norms_quantize_for_the_products_after_them() {
             c.rms_norm(&x, &cn, 1e-5, rows, width, &mut h);
             let mut gh = g.buffer(rows * width);
             g.rms_norm(&upload(g, &x), &gn, 1e-5, rows, width, &mut gh);
+            // The first product (Q4_K) taught the norm its format, Q8_K: from the second on,
+            // the norm writes that copy for the products to take.
+            if ty != GgmlType::Q4_K {
+                let rec = g.rec.lock().unwrap();
+                let pq = rec.prequant.as_ref().expect("a norm's copies");
+                assert!(pq.src == gh.id && pq.q8k.is_some(), "{}: the norm wrote no Q8_K copy", ty.name());
+            }
             for round in 0..2 {
                 if round == 1 {
                     c.add(&mut h, &y, rows * width);
