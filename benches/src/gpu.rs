@@ -37,7 +37,6 @@ const USAGE: &str = "usage: e2e-bench gpu [--small] [--copy-mib N] [--weight-mib
   --make-smollm2 PATH, --make-7b PATH: write a random-weight model of that shape there, then
   measure it (with the models given; with neither, ~/.cache/rollama/models' SmolLM2)";
 
-#[derive(Clone)]
 struct Args {
     copy_mib: u64,
     weight_mib: u64,
