@@ -165,6 +165,14 @@ impl TokenLogprob {
     }
 }
 
+/// What a forward pass gives for choosing the next token.
+enum Next {
+    /// The last row's logits, for the sampler.
+    Logits(Vec<f32>),
+    /// The backend's greedy pick (None: no tokens were fed).
+    Token(Option<u32>),
+}
+
 /// Runs `prompt` through the model at the session's position, then generates. `emit` gets
 /// each piece of text (always whole UTF-8) and returns false to stop early. The session's
 /// earlier tokens are unknown here, so the context can shift only when it starts empty.
@@ -223,8 +231,19 @@ pub fn generate_with(
     // first); for other callers it is an error naming `format` or `grammar`.
     let mut matcher = Constraint::new(opts)?;
 
+    // Greedy choices that nothing else reads the logits for (no penalties, constraint or
+    // log-probabilities) are picked by the backend: a GPU then reads back an id, not a row.
+    let by_backend = matcher.is_none() && opts.logprobs.is_none() && sampler.is_plain_greedy();
+    let feed = |session: &mut Session, tokens: &[u32]| -> Result<Next, ModelError> {
+        Ok(if by_backend {
+            Next::Token(model.forward_greedy(session, tokens)?)
+        } else {
+            Next::Logits(model.forward(session, tokens, Logits::Last)?)
+        })
+    };
+
     let t0 = Instant::now();
-    let mut logits = model.forward(session, prompt, Logits::Last)?;
+    let mut next = feed(session, prompt)?;
     let prompt_duration = t0.elapsed();
 
     let t1 = Instant::now();
@@ -238,12 +257,12 @@ pub fn generate_with(
         if opts.num_predict >= 0 && tokens.len() as i64 >= opts.num_predict {
             break;
         }
-        if logits.is_empty() {
-            break;
-        }
-        let id = match &mut matcher {
-            None => sampler.sample(&logits),
-            Some(m) => {
+        let id = match (&next, &mut matcher) {
+            (Next::Token(None), _) => break,
+            (Next::Token(Some(id)), _) => *id,
+            (Next::Logits(logits), _) if logits.is_empty() => break,
+            (Next::Logits(logits), None) => sampler.sample(logits),
+            (Next::Logits(logits), Some(m)) => {
                 // Tokens this one leaves for closing the value: the budget, and the context
                 // unless it shifts.
                 let mut left = if can_shift { usize::MAX } else { session.n_ctx().saturating_sub(session.pos() + 1) };
@@ -251,7 +270,7 @@ pub fn generate_with(
                     left = left.min((opts.num_predict as usize).saturating_sub(tokens.len() + 1));
                 }
                 let mut next = None;
-                let picked = sampler.sample_where(&logits, |id| {
+                let picked = sampler.sample_where(logits, |id| {
                     next = m.admit(tok, id, left);
                     next.is_some()
                 });
@@ -267,8 +286,8 @@ pub fn generate_with(
         }
         tokens.push(id);
         sampler.accept(id);
-        if let Some(n) = opts.logprobs {
-            logprobs.push(TokenLogprob::new(&logits, id, n));
+        if let (Some(n), Next::Logits(logits)) = (opts.logprobs, &next) {
+            logprobs.push(TokenLogprob::new(logits, id, n));
         }
         let closed = matcher.as_ref().is_some_and(Constraint::is_done);
         let step = stops.push(&decoder.push(tok, id));
@@ -304,14 +323,14 @@ pub fn generate_with(
             sequence.drain(keep..keep + discard);
             sequence.push(id);
             let mut fresh = model.new_session(n_ctx);
-            logits = model.forward(&mut fresh, &sequence, Logits::Last)?;
+            next = feed(&mut fresh, &sequence)?;
             *session = fresh;
             continue;
         }
         if known {
             sequence.push(id);
         }
-        logits = model.forward(session, &[id], Logits::Last)?;
+        next = feed(session, &[id])?;
     }
     if !stopped {
         // Whatever was held back as a possible stop string's start, and any incomplete UTF-8.

@@ -68,6 +68,7 @@ wgsl! {
     GV_Q8_0 = "gv_q8_0.wgsl";
     GV_Q4_K = "gv_q4_k.wgsl";
     GV_Q6_K = "gv_q6_k.wgsl";
+    ARGMAX = "argmax.wgsl";
 }
 
 /// How a kernel uses one of its storage bindings.
@@ -145,6 +146,7 @@ pub const SWIGLU_K: Shader = sa("swiglu", &[SILU, SWIGLU], &[R, R, RW]);
 /// SwiGLU that also writes its result quantized (decode steps).
 pub const SWIGLU_QUANT_K: Shader = sa("swiglu_quant", &[F16, SILU, Q8_CHUNKS, SWIGLU_QUANT], &[R, R, RW, RW, RW]);
 pub const GEGLU_K: Shader = s("geglu", &[F16, GEGLU], &[R, R, R, RW]);
+pub const ARGMAX_K: Shader = s("argmax", &[ARGMAX], &[R, RW]);
 
 /// The activation format a matmul kernel reads (ggml's `vec_dot_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +313,7 @@ pub fn all() -> Vec<Shader> {
         SWIGLU_K,
         SWIGLU_QUANT_K,
         GEGLU_K,
+        ARGMAX_K,
     ];
     v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).map(|(_, m)| m.shader));
     v
@@ -333,6 +336,15 @@ pub struct GetRowsParams {
     pub row0: u32,
     pub part_rows: u32,
     pub _pad: u32,
+}
+
+/// `argmax.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ArgmaxParams {
+    pub width: u32,
+    pub rows: u32,
+    pub _pad: [u32; 2],
 }
 
 /// `read_sum.wgsl`.

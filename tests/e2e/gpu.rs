@@ -43,6 +43,19 @@ fn steps(m: &dyn Model, prompt: &str, n: usize, forced: Option<&[u32]>) -> Vec<[
     out
 }
 
+/// `n` greedy tokens after `prompt`, each picked by the backend (`forward_greedy`: on the GPU
+/// an argmax kernel, and only the id read back).
+fn greedy_ids(m: &dyn Model, prompt: &str, n: usize) -> Vec<u32> {
+    let mut s = m.new_session(512);
+    let mut id = m.forward_greedy(&mut s, &m.tokenizer().encode(prompt, true, true)).unwrap().unwrap();
+    let mut out = vec![id];
+    while out.len() < n {
+        id = m.forward_greedy(&mut s, &[id]).unwrap().unwrap();
+        out.push(id);
+    }
+    out
+}
+
 /// The greedy continuations of the first `max_cases` reference prompts of `model` on the GPU
 /// against the CPU's. With f64 steps (`Arith::F64`, taken wherever the adapter has f64) every
 /// op rounds as the CPU's, so the log-probabilities must be equal too, not
@@ -72,7 +85,7 @@ fn greedy_on_the_gpu_with(model: &str, max_cases: usize, arith: Arith) {
     let (mut exact, mut failures) = (0, Vec::new());
     let cases = &r["greedy"].as_array().expect("greedy cases")[..];
     let cases = &cases[..max_cases.min(cases.len())];
-    for case in cases {
+    for (k, case) in cases.iter().enumerate() {
         let prompt = case["prompt"].as_str().unwrap();
         let n = case["greedy_ids"].as_array().unwrap().len();
         // The CPU's greedy run, then the GPU fed the CPU's tokens.
@@ -98,6 +111,10 @@ fn greedy_on_the_gpu_with(model: &str, max_cases: usize, arith: Arith) {
             }
         }
         exact += usize::from(same);
+        // Where the GPU's logits pick the CPU's tokens, its own argmax kernel must too.
+        if k == 0 && same {
+            assert_eq!(greedy_ids(gpu.as_ref(), prompt, n), ids, "{prompt:?}: the GPU's argmax kernel");
+        }
     }
     eprintln!("{model}: {exact} of {} prompts: the GPU's greedy tokens equal the CPU's", cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -229,4 +229,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Copies the first `len` values of `x` to the host.
     fn read(&self, x: &Self::Buf, len: usize, out: &mut Vec<f32>);
+
+    /// For each of `rows` rows of `width` values of `x`, the index of the first largest
+    /// value, NaNs ignored (0 for a row with nothing above -inf): `sampler::argmax` per row.
+    fn argmax(&self, x: &Self::Buf, rows: usize, width: usize) -> Vec<u32> {
+        let mut host = Vec::new();
+        self.read(x, rows * width, &mut host);
+        host.chunks_exact(width.max(1)).map(crate::sampler::argmax).collect()
+    }
 }

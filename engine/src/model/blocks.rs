@@ -272,15 +272,6 @@ pub(super) fn feed_forward<B: Backend>(
     tr.op(format_args!("ffn_out-{il}"), &s.o, n, hp.n_embd);
 }
 
-/// What a chunk's forward pass returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Output {
-    /// The logits of rows `first..` (none when `first` is the chunk's length).
-    Logits { first: usize },
-    /// Every row's final hidden state after the output norm, `[n, n_embd]` (embeddings).
-    Hidden,
-}
-
 /// The final norm and the projection to the vocabulary.
 pub(super) struct Head<B: Backend> {
     pub norm: B::Weight,
@@ -299,25 +290,43 @@ impl<B: Backend> Head<B> {
         })
     }
 
-    /// What `out` asks for, from the residual stream `s.x`.
-    pub fn output(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>, out: Output) -> Vec<f32> {
-        match out {
-            Output::Logits { first } => self.logits(be, hp, tok_embd, s, first),
-            Output::Hidden => {
-                be.rms_norm(&s.x, &self.norm, hp.rms_eps, s.n, hp.n_embd, &mut s.h);
-                let mut host = Vec::new();
-                be.read(&s.h, s.n * hp.n_embd, &mut host);
-                host
-            }
-        }
+    /// Every row's final hidden state after the output norm, `[s.n, n_embd]` (embeddings).
+    pub fn hidden(&self, be: &B, hp: &Hparams, s: &mut Scratch<B>) -> Vec<f32> {
+        be.rms_norm(&s.x, &self.norm, hp.rms_eps, s.n, hp.n_embd, &mut s.h);
+        let mut host = Vec::new();
+        be.read(&s.h, s.n * hp.n_embd, &mut host);
+        host
     }
 
     /// The logits of rows `first..s.n` of the residual stream, `[s.n - first, n_vocab]`.
-    /// Only those rows are normalized and projected: with vocabularies of 150k-260k words
-    /// the projection is the costliest op of a forward pass.
-    fn logits(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>, first: usize) -> Vec<f32> {
+    pub fn logits(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>, first: usize) -> Vec<f32> {
+        let mut host = Vec::new();
+        if let Some((out, rows)) = self.project(be, hp, tok_embd, s, first) {
+            be.read(&out, rows * hp.n_vocab, &mut host);
+        }
+        host
+    }
+
+    /// The greedy choice after the last row: the first of its largest logits, NaNs ignored
+    /// (`sampler::argmax`), picked by the backend so that only the id is read back.
+    pub fn greedy(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>) -> Option<u32> {
+        let (out, _) = self.project(be, hp, tok_embd, s, s.n.checked_sub(1)?)?;
+        be.argmax(&out, 1, hp.n_vocab).first().copied()
+    }
+
+    /// Normalizes rows `first..s.n` and projects them to the vocabulary: the logits, on the
+    /// backend, and their number of rows. Only those rows are projected: with vocabularies
+    /// of 150k-260k words the projection is the costliest op of a forward pass.
+    fn project(
+        &self,
+        be: &B,
+        hp: &Hparams,
+        tok_embd: &B::Weight,
+        s: &mut Scratch<B>,
+        first: usize,
+    ) -> Option<(B::Buf, usize)> {
         if first >= s.n {
-            return Vec::new();
+            return None;
         }
         let rows = s.n - first;
         let d = hp.n_embd;
@@ -331,9 +340,7 @@ impl<B: Backend> Head<B> {
         if let Some(cap) = self.softcap {
             be.softcap(&mut out, cap, rows * hp.n_vocab);
         }
-        let mut host = Vec::new();
-        be.read(&out, rows * hp.n_vocab, &mut host);
-        host
+        Some((out, rows))
     }
 }
 
@@ -369,12 +376,15 @@ impl<B: Backend> Common<B> {
     }
 }
 
-/// An architecture: its shared state and the forward pass of one chunk.
+/// An architecture: its shared state, its head and the layers of one chunk.
 pub(super) trait Architecture: Send + Sync + 'static {
     type B: Backend;
     fn common(&self) -> &Common<Self::B>;
-    /// Runs `tokens` (at most MAX_BATCH) at `pos0` and returns what `out` asks for.
-    fn forward_chunk(&self, kv: &mut <Self::B as Backend>::Kv, tokens: &[u32], pos0: usize, out: Output) -> Vec<f32>;
+    /// The output head and the token embeddings (the projection when the head ties to them).
+    fn head(&self) -> (&Head<Self::B>, &<Self::B as Backend>::Weight);
+    /// Runs `tokens` (at most MAX_BATCH) at `pos0` through the layers and returns the
+    /// activations, the residual stream in `x`, for the head to read.
+    fn forward_chunk(&self, kv: &mut <Self::B as Backend>::Kv, tokens: &[u32], pos0: usize) -> Scratch<Self::B>;
 }
 
 /// Wraps an [`Architecture`] into a [`Model`].
@@ -391,6 +401,24 @@ impl<A: Architecture> AsModel<A> {
             return Err(ModelError::ContextFull { n_ctx: session.n_ctx });
         }
         Ok(())
+    }
+
+    /// Runs one chunk at the session's position, lets `read` take what it wants from the
+    /// head, and keeps the activation buffers for the next chunk.
+    fn chunk<T>(
+        &self,
+        session: &mut Session,
+        tokens: &[u32],
+        read: impl FnOnce(&Head<A::B>, &A::B, &Hparams, &<A::B as Backend>::Weight, &mut Scratch<A::B>) -> T,
+    ) -> T {
+        let pos0 = session.pos;
+        let mut s = self.0.forward_chunk(super::kv_of::<A::B>(session), tokens, pos0);
+        session.pos += tokens.len();
+        let c = self.0.common();
+        let (head, embd) = self.0.head();
+        let r = read(head, &*c.backend, &c.hp, embd, &mut s);
+        c.keep_scratch(s);
+        r
     }
 }
 
@@ -423,14 +451,24 @@ impl<A: Architecture> Model for AsModel<A> {
         };
         let mut out = Vec::new();
         for (i, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
-            let c0 = i * MAX_BATCH;
-            let pos0 = session.pos;
-            let kv = super::kv_of::<A::B>(session);
-            let from = first.saturating_sub(c0).min(chunk.len());
-            out.extend(self.0.forward_chunk(kv, chunk, pos0, Output::Logits { first: from }));
-            session.pos += chunk.len();
+            let from = first.saturating_sub(i * MAX_BATCH).min(chunk.len());
+            out.extend(self.chunk(session, chunk, |head, be, hp, embd, s| head.logits(be, hp, embd, s, from)));
         }
         Ok(out)
+    }
+
+    fn forward_greedy(&self, session: &mut Session, tokens: &[u32]) -> Result<Option<u32>, ModelError> {
+        self.check(session, tokens)?;
+        let mut id = None;
+        let n_chunks = tokens.len().div_ceil(MAX_BATCH);
+        for (i, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+            if i + 1 < n_chunks {
+                self.chunk(session, chunk, |_, _, _, _, _| ());
+            } else {
+                id = self.chunk(session, chunk, |head, be, hp, embd, s| head.greedy(be, hp, embd, s));
+            }
+        }
+        Ok(id)
     }
 
     fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
@@ -440,12 +478,10 @@ impl<A: Architecture> Model for AsModel<A> {
         // The mean over the tokens of the final hidden states (after the output norm).
         let mut sum = vec![0f64; d];
         for chunk in tokens.chunks(MAX_BATCH) {
-            let pos0 = session.pos;
-            let hidden = self.0.forward_chunk(super::kv_of::<A::B>(&mut session), chunk, pos0, Output::Hidden);
+            let hidden = self.chunk(&mut session, chunk, |head, be, hp, _, s| head.hidden(be, hp, s));
             for row in hidden.chunks_exact(d) {
                 sum.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));
             }
-            session.pos += chunk.len();
         }
         let n = tokens.len().max(1) as f64;
         Ok(sum.into_iter().map(|s| (s / n) as f32).collect())

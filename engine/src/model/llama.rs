@@ -9,7 +9,7 @@ use crate::backend::{Attention, Backend, KvShape, Rope, RopeKind};
 use crate::gguf::GgufFile;
 use crate::tokenizer::Tokenizer;
 
-use super::blocks::{self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Output};
+use super::blocks::{self, Activation, AsModel, AttnConfig, AttnWeights, Common, FfnWeights, Head, Loader, Scratch};
 use super::{Hparams, LoadOptions, Model, ModelError, Tracer};
 
 struct Layer<B: Backend> {
@@ -105,7 +105,11 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
         &self.c
     }
 
-    fn forward_chunk(&self, kv: &mut B::Kv, tokens: &[u32], pos0: usize, out: Output) -> Vec<f32> {
+    fn head(&self) -> (&Head<B>, &B::Weight) {
+        (&self.head, &self.tok_embd)
+    }
+
+    fn forward_chunk(&self, kv: &mut B::Kv, tokens: &[u32], pos0: usize) -> Scratch<B> {
         let (be, hp) = (&*self.c.backend, &self.c.hp);
         let (n, d) = (tokens.len(), hp.n_embd);
         let mut s = self.c.scratch(n);
@@ -131,8 +135,6 @@ impl<B: Backend> blocks::Architecture for Llama<B> {
             }
             tr.op(format_args!("l_out-{il}"), &s.x, n, d);
         }
-        let logits = self.head.output(be, hp, &self.tok_embd, &mut s, out);
-        self.c.keep_scratch(s);
-        logits
+        s
     }
 }

@@ -119,6 +119,14 @@ pub trait Model: Send + Sync {
     fn new_session(&self, n_ctx: usize) -> Session;
     /// Feeds `tokens` at the session's position and returns the logits asked for.
     fn forward(&self, session: &mut Session, tokens: &[u32], logits: Logits) -> Result<Vec<f32>, ModelError>;
+    /// Feeds `tokens` and returns the greedy choice after the last one: the first of its
+    /// largest logits, NaNs ignored (what `sampler::argmax` picks from `forward`'s last
+    /// row), or None for no tokens. A backend that holds the logits in device memory picks
+    /// it there and reads back only the id.
+    fn forward_greedy(&self, session: &mut Session, tokens: &[u32]) -> Result<Option<u32>, ModelError> {
+        let logits = self.forward(session, tokens, Logits::Last)?;
+        Ok((!logits.is_empty()).then(|| crate::sampler::argmax(&logits)))
+    }
     /// The name of the backend it runs on.
     fn backend_name(&self) -> String;
     /// The embedding of `tokens`: the final hidden states after the output norm, mean-pooled.

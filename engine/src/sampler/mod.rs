@@ -172,6 +172,12 @@ impl Sampler {
         }
     }
 
+    /// Whether every choice is the first largest logit (`argmax`) as the model gives it:
+    /// greedy, and no penalties to change the logits first.
+    pub fn is_plain_greedy(&self) -> bool {
+        self.greedy() && !self.chain.penalizes()
+    }
+
     fn greedy(&self) -> bool {
         self.opts.temperature <= 0.0 || (self.chain.mirostat == 0 && self.opts.top_k == 1)
     }
@@ -424,6 +430,19 @@ mod tests {
         let logits = [1.0f32, 2.0, 3.0];
         let z: f64 = logits.iter().map(|&l| (l as f64).exp()).sum();
         assert!((log_softmax_at(&logits, 2) - (3f64.exp() / z).ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn plain_greedy_is_greedy_without_penalties() {
+        let greedy = SamplerOptions { temperature: 0.0, ..Default::default() };
+        let plain = |o: &SamplerOptions, c: ChainOptions| Sampler::with_chain(o.clone(), c).is_plain_greedy();
+        assert!(plain(&greedy, ChainOptions::default()));
+        assert!(plain(&SamplerOptions { top_k: 1, ..Default::default() }, ChainOptions::default()));
+        assert!(!plain(&SamplerOptions::default(), ChainOptions::default()));
+        assert!(!plain(&greedy, ChainOptions { repeat_penalty: 1.1, ..Default::default() }));
+        assert!(!plain(&greedy, ChainOptions { presence_penalty: 0.5, ..Default::default() }));
+        // Penalties over an empty window change nothing.
+        assert!(plain(&greedy, ChainOptions { repeat_penalty: 1.1, repeat_last_n: 0, ..Default::default() }));
     }
 
     #[test]

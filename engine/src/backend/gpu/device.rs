@@ -237,6 +237,8 @@ pub(crate) struct Recorder {
     /// The buffers norms quantize their output into (Q8, Q8_K), and SwiGLU its.
     pub(crate) norm_quant: [Option<Scratch>; 2],
     pub(crate) swiglu_quant: [Option<Scratch>; 2],
+    /// The ids `argmax` writes, for reading back.
+    pub(crate) argmax_out: Option<Scratch>,
 }
 
 impl Recorder {
@@ -271,6 +273,7 @@ impl Recorder {
             wanted: HashMap::new(),
             norm_quant: [None, None],
             swiglu_quant: [None, None],
+            argmax_out: None,
         }
     }
 
@@ -439,16 +442,16 @@ impl Recorder {
 
     /// Copies the first `len` f32s of `src` to `out`, after everything recorded so far:
     /// submits and waits for the GPU.
-    pub(crate) fn read(
+    pub(crate) fn read<T: bytemuck::Pod>(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
         src: &wgpu::Buffer,
         len: usize,
-        out: &mut Vec<f32>,
+        out: &mut Vec<T>,
     ) {
         out.clear();
-        let size = (len * 4) as u64;
+        let size = (len * std::mem::size_of::<T>()) as u64;
         let usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let staging = ensure(device, &mut self.staging, size, usage).buf.clone();
         if len > 0 {

@@ -97,6 +97,7 @@ struct Kernels {
     swiglu: Kernel,
     swiglu_quant: Kernel,
     geglu: Kernel,
+    argmax: Kernel,
     /// The benchmarks' read-bandwidth kernel.
     read_sum: Kernel,
     /// By ggml type id, for the backend's arith.
@@ -191,6 +192,7 @@ impl GpuBackend {
             swiglu: k(&sh::SWIGLU_K, &[]),
             swiglu_quant: k(&sh::SWIGLU_QUANT_K, &[]),
             geglu: k(&sh::GEGLU_K, &[]),
+            argmax: k(&sh::ARGMAX_K, &[]),
             read_sum: k(&sh::READ_SUM_K, &[]),
             matmul: sh::matmul_types()
                 .filter_map(|ty| sh::matmul_for(ty, arith).map(|m| (ty, m, k(&m.shader, &[]))))
@@ -820,5 +822,29 @@ impl Backend for GpuBackend {
     fn read(&self, x: &GpuBuf, len: usize, out: &mut Vec<f32>) {
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         rec.read(&self.device, &self.queue, &x.buf, len, out);
+    }
+
+    fn argmax(&self, x: &GpuBuf, rows: usize, width: usize) -> Vec<u32> {
+        let mut ids = Vec::new();
+        if rows == 0 {
+            return ids;
+        }
+        assert!(rows * width <= x.len && rows <= 65535, "argmax of {rows} rows of {width} in a buffer of {}", x.len);
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let out = ensure(&self.device, &mut rec.argmax_out, (rows * 4) as u64, usage);
+        let (out, id) = (out.buf.clone(), out.id);
+        let p = sh::ArgmaxParams { width: width as u32, rows: rows as u32, _pad: [0; 2] };
+        let binds = [buf(x), Bind::Buf(&out, id)];
+        rec.dispatch(
+            &self.device,
+            &self.queue,
+            &self.kernels.argmax,
+            bytemuck::bytes_of(&p),
+            &binds,
+            [rows as u32, 1, 1],
+        );
+        rec.read(&self.device, &self.queue, &out, rows, &mut ids);
+        ids
     }
 }

@@ -407,6 +407,38 @@ fn elementwise_ops() {
     }
 }
 
+#[test]
+fn argmax_picks_as_the_sampler_does() {
+    for g in backends() {
+        let mut rng = Rng(9);
+        // Widths around the workgroup's 256 and a vocabulary's size; rows with ties (the
+        // first wins), NaNs and infinities (never picked, +inf aside), and nothing to pick.
+        for width in [1, 7, 255, 256, 257, 49_153] {
+            let mut rows: Vec<Vec<f32>> = (0..4).map(|_| rng.vec(width)).collect();
+            let tie = width / 3;
+            rows[1][tie] = 5.0;
+            rows[1][width - 1] = 5.0;
+            rows[2].iter_mut().step_by(3).for_each(|v| *v = f32::NAN);
+            rows[2][width / 2] = f32::NEG_INFINITY;
+            if width > 1 {
+                rows[2][width - 2] = f32::INFINITY;
+            }
+            rows[3]
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = if i % 2 == 0 { f32::NAN } else { f32::NEG_INFINITY });
+            let host: Vec<f32> = rows.concat();
+            let want: Vec<u32> = rows.iter().map(|r| crate::sampler::argmax(r)).collect();
+            let got = g.argmax(&upload(g, &host), rows.len(), width);
+            assert_eq!(got, want, "width {width}");
+            assert_eq!(want[3], 0);
+            // One row of many, as the head asks for after a decode step.
+            assert_eq!(g.argmax(&upload(g, &rows[1]), 1, width), vec![want[1]]);
+        }
+        assert!(g.argmax(&g.buffer(4), 0, 4).is_empty());
+    }
+}
+
 /// Prefills a cache over two batches and attends a third, on both backends; `exact` asks
 /// for bit-equal results instead of the tolerance.
 fn attention_case(g: &GpuBackend, rng: &mut Rng, a: Attention, window: Option<usize>, batches: [usize; 3]) {
