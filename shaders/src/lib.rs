@@ -69,6 +69,8 @@ wgsl! {
     GV_Q4_K = "gv_q4_k.wgsl";
     GV_Q6_K = "gv_q6_k.wgsl";
     ARGMAX = "argmax.wgsl";
+    GEMV_SHARED = "gemv_shared.wgsl";
+    GEMV_SUBGROUP = "gemv_subgroup.wgsl";
 }
 
 /// How a kernel uses one of its storage bindings.
@@ -98,6 +100,8 @@ pub struct Shader {
     pub storage: &'static [Access],
     /// Whether the source starts with an arith part.
     pub arith: bool,
+    /// Whether it takes subgroup operations (wgpu's `Features::SUBGROUP`).
+    pub subgroups: bool,
 }
 
 impl Shader {
@@ -115,12 +119,12 @@ impl Shader {
 }
 
 const fn s(name: &'static str, parts: &'static [&'static str], storage: &'static [Access]) -> Shader {
-    Shader { name, parts, storage, arith: false }
+    Shader { name, parts, storage, arith: false, subgroups: false }
 }
 
 /// A kernel that starts with an arith part.
 const fn sa(name: &'static str, parts: &'static [&'static str], storage: &'static [Access]) -> Shader {
-    Shader { name, parts, storage, arith: true }
+    Shader { name, parts, storage, arith: true, subgroups: false }
 }
 
 pub const GET_ROWS_K: Shader = s("get_rows", &[F16, QUANT, GET_ROWS], &[R, R, RW]);
@@ -256,28 +260,52 @@ pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
 ];
 
 /// A kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per workgroup,
-/// pieces of 32 weights, tiles of eight activation rows.
+/// pieces of 32 weights, tiles of eight activation rows; its teams sum through shared memory.
 const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
     MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit: 32 }
+}
+
+/// [`gv`] whose teams sum by subgroup shuffles.
+const fn gv_sg(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
+    let shader = Shader { name, parts, storage: &[R, R, RW], arith: false, subgroups: true };
+    MatmulShader { shader, act, tile: 8, rows_per_group: 4, unit: 32 }
 }
 
 /// Products of quantized weights by ggml type id for [`Arith::F32`], decoding and prompts
 /// alike: they sum in their own order. The same types as [`MATMULS_F64`], each reading the
 /// same activation format.
 pub const GEMVS: &[(u32, MatmulShader)] = &[
-    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV], ActFormat::Q8)),
-    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
-    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV], ActFormat::Q8K)),
+    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
+    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
+    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
+    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
+    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8K)),
+    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8K)),
 ];
 
-/// The matmul kernel of ggml type `ty` with `arith`, if there is one.
-pub fn matmul_for(ty: u32, arith: Arith) -> Option<MatmulShader> {
-    let quantized = match arith {
-        Arith::F64 => MATMULS_F64,
-        Arith::F32 => GEMVS,
+/// [`GEMVS`] for adapters with subgroups.
+pub const GEMVS_SUBGROUP: &[(u32, MatmulShader)] = &[
+    (2, gv_sg("gemv_q4_0_sg", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
+    (3, gv_sg("gemv_q4_1_sg", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
+    (6, gv_sg("gemv_q5_0_sg", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
+    (8, gv_sg("gemv_q8_0_sg", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
+    (12, gv_sg("gemv_q4_k_sg", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8K)),
+    (14, gv_sg("gemv_q6_k_sg", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8K)),
+];
+
+/// What an adapter offers that picks among kernel variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Variants {
+    /// Subgroup operations (wgpu's `Features::SUBGROUP`).
+    pub subgroups: bool,
+}
+
+/// The matmul kernel of ggml type `ty` with `arith` on an adapter offering `v`, if there is one.
+pub fn matmul_for(ty: u32, arith: Arith, v: Variants) -> Option<MatmulShader> {
+    let quantized = match (arith, v.subgroups) {
+        (Arith::F64, _) => MATMULS_F64,
+        (Arith::F32, false) => GEMVS,
+        (Arith::F32, true) => GEMVS_SUBGROUP,
     };
     MATMULS.iter().chain(quantized).find(|(t, _)| *t == ty).map(|(_, m)| *m)
 }
@@ -315,7 +343,7 @@ pub fn all() -> Vec<Shader> {
         GEGLU_K,
         ARGMAX_K,
     ];
-    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).map(|(_, m)| m.shader));
+    v.extend(MATMULS.iter().chain(MATMULS_F64).chain(GEMVS).chain(GEMVS_SUBGROUP).map(|(_, m)| m.shader));
     v
 }
 
@@ -489,7 +517,16 @@ mod tests {
                 if arith == Arith::F64 {
                     caps |= naga::valid::Capabilities::FLOAT64;
                 }
+                // Subgroups only for the variants that declare them (wgpu grants them where
+                // the adapter has them).
+                if sh.subgroups {
+                    caps |= naga::valid::Capabilities::SUBGROUP;
+                }
                 let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+                if sh.subgroups {
+                    v.subgroup_stages(naga::valid::ShaderStages::COMPUTE);
+                    v.subgroup_operations(naga::valid::SubgroupOperationSet::all());
+                }
                 if let Err(e) = v.validate(&module) {
                     panic!("{} {arith:?}: {}", sh.name, e.emit_to_string(&sh.source(arith)));
                 }
@@ -539,6 +576,7 @@ mod tests {
             ("attention", size_of::<AttentionParams>()),
             ("elementwise", size_of::<EltParams>()),
             ("read_sum", size_of::<ReadSumParams>()),
+            ("argmax", size_of::<ArgmaxParams>()),
             ("swiglu_quant", size_of::<SwigluQuantParams>()),
         ] {
             assert_eq!(size % 16, 0, "{name}");

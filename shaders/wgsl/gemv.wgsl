@@ -5,7 +5,9 @@
 // into packed signed bytes in registers), so a team's loads sweep consecutive bytes, and each
 // decoded piece is multiplied with every activation row of the tile by four-byte integer dot
 // products (dot4I8Packed). Each lane keeps one partial sum per activation row; the team adds
-// them once, at the end.
+// them once, at the end: the reduction part that follows this body supplies the entry point
+// and team_total(), through shared memory (gemv_shared.wgsl) or subgroup shuffles
+// (gemv_subgroup.wgsl, where the adapter has subgroups).
 // The type part (gv_<type>.wgsl) supplies piece_load(ro, s) (the weights of piece s of the
 // row starting at byte ro, into private registers) and piece_dot(ar, s) -> f32 (their product
 // with the activation row starting at word ar).
@@ -14,10 +16,8 @@
 const TEAM: u32 = 32u;
 const TEAMS: u32 = 4u;
 const TN: u32 = 8u;
-var<workgroup> red: array<vec4<f32>, 256>;
 
-@compute @workgroup_size(128)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn gemv(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) {
     let r = (wid.x + wid.y * nwg.x) * TEAMS + lid / TEAM;
     let lane = lid % TEAM;
     let t0 = wid.z * TN;
@@ -53,18 +53,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             }
         }
     }
-    red[2u * lid] = lo;
-    red[2u * lid + 1u] = hi;
-    workgroupBarrier();
-    for (var h = TEAM / 2u; h > 0u; h >>= 1u) {
-        if (lane < h) {
-            red[2u * lid] += red[2u * (lid + h)];
-            red[2u * lid + 1u] += red[2u * (lid + h) + 1u];
-        }
-        workgroupBarrier();
-    }
+    // Lane t of the team gets activation row t's total.
+    let total = team_total(lid, lo, hi);
     if (r < p.rows && lane < nt) {
-        let first = 2u * (lid - lane);
-        out[(t0 + lane) * p.out_stride + p.row0 + r] = red[first + lane / 4u][lane % 4u];
+        out[(t0 + lane) * p.out_stride + p.row0 + r] = total;
     }
 }

@@ -25,8 +25,13 @@ fn gpu() -> Option<Arc<GpuBackend>> {
 }
 
 /// A gap (nats) between the CPU's top two candidates below which rounding differences between
-/// the backends may pick either.
-const MAX_TIE_GAP: f64 = 0.05;
+/// the backends may pick either, with f32 steps. Those do not mirror ggml's rounding (its f16
+/// sums of values in attention above all), and SmolLM2's log-probability of the CPU's choice
+/// drifts by up to 0.24 nats over the reference prompts' steps on lavapipe (measured with
+/// both reduction variants of the products), so a swap is allowed below this gap.
+const MAX_TIE_GAP: f64 = 0.3;
+/// The most drift (nats) that f32 steps may show: far beyond it is a bug, not rounding.
+const MAX_DRIFT: f64 = 0.6;
 
 /// The top two candidates at each of `n` steps after `prompt`, feeding `forced` tokens where
 /// given (else the model's own greedy choice).
@@ -93,8 +98,10 @@ fn greedy_on_the_gpu_with(model: &str, max_cases: usize, arith: Arith) {
         let ids: Vec<u32> = c.iter().map(|t| t[0].0).collect();
         let g = steps(gpu.as_ref(), prompt, n, Some(&ids));
         let mut same = true;
+        let mut max_drift = 0f64;
         for (i, (c, g)) in c.iter().zip(&g).enumerate() {
             let drift = (c[0].1 - g.iter().find(|x| x.0 == c[0].0).map_or(f64::NAN, |x| x.1)).abs();
+            max_drift = max_drift.max(drift);
             if g[0].0 == c[0].0 && (!bitwise || c == g) {
                 continue;
             }
@@ -110,6 +117,8 @@ fn greedy_on_the_gpu_with(model: &str, max_cases: usize, arith: Arith) {
                 failures.push(text);
             }
         }
+        eprintln!("{prompt:?}: largest drift of the CPU's choice's log-probability {max_drift:.4}");
+        assert!(max_drift <= MAX_DRIFT, "{prompt:?}: the GPU's log-probabilities drift by {max_drift:.4} nats");
         exact += usize::from(same);
         // Where the GPU's logits pick the CPU's tokens, its own argmax kernel must too.
         if k == 0 && same {

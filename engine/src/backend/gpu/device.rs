@@ -88,11 +88,13 @@ pub(crate) fn open(software: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu:
     let desc = wgpu::DeviceDescriptor {
         label: Some("rollama"),
         // Timestamps cost nothing until a profiler writes them (see `profile.rs`); f64
-        // arithmetic lets kernels round as the CPU backend does (see `Kernels::exact`).
+        // arithmetic lets kernels round as the CPU backend does (see `GpuBackend::open_with`);
+        // subgroups pick the products' shuffle variant.
         required_features: adapter.features()
             & (wgpu::Features::TIMESTAMP_QUERY
                 | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
-                | wgpu::Features::SHADER_F64),
+                | wgpu::Features::SHADER_F64
+                | wgpu::Features::SUBGROUP),
         // Weights need the adapter's largest storage bindings, not WebGPU's 128 MiB default.
         required_limits: adapter.limits(),
         ..Default::default()

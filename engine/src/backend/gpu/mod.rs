@@ -113,6 +113,8 @@ pub struct GpuBackend {
     /// Bytes of the largest storage binding: the size of a weight part.
     max_binding: std::sync::atomic::AtomicU64,
     arith: sh::Arith,
+    /// The kernel variants the adapter's features picked.
+    variants: sh::Variants,
     /// ggml's GELU table (see `geglu.wgsl`), uploaded once.
     gelu_table: (wgpu::Buffer, u64),
     /// Bound where a kernel's optional buffer is absent (rope's keys).
@@ -154,8 +156,22 @@ impl GpuBackend {
     /// `ROLLAMA_GPU_F64=1` asks for it; else plain f32. A real GPU defaults to f32 because
     /// many run f64 at 1/32 to 1/64 of the f32 rate, which the f64 steps of every matmul block
     /// and attention position would pay; `ROLLAMA_GPU_F64=0` turns f64 off everywhere.
+    ///
+    /// Kernel variants follow the adapter's features: subgroups (unless
+    /// `ROLLAMA_GPU_SUBGROUPS=0`) give the f32 products' shuffle reduction.
     pub(crate) fn open_with(software: bool, arith: Option<sh::Arith>) -> Result<GpuBackend, GpuError> {
+        let off = std::env::var("ROLLAMA_GPU_SUBGROUPS").is_ok_and(|v| v.trim() == "0");
+        GpuBackend::open_variants(software, arith, !off)
+    }
+
+    /// [`GpuBackend::open_with`], subgroup variants only if `subgroups` allows them.
+    pub(crate) fn open_variants(
+        software: bool,
+        arith: Option<sh::Arith>,
+        subgroups: bool,
+    ) -> Result<GpuBackend, GpuError> {
         let (adapter, device, queue) = device::open(software)?;
+        let variants = sh::Variants { subgroups: subgroups && device.features().contains(wgpu::Features::SUBGROUP) };
         let has_f64 = device.features().contains(wgpu::Features::SHADER_F64);
         let wanted = match std::env::var("ROLLAMA_GPU_F64").as_deref().map(str::trim) {
             Ok("1") => true,
@@ -195,7 +211,7 @@ impl GpuBackend {
             argmax: k(&sh::ARGMAX_K, &[]),
             read_sum: k(&sh::READ_SUM_K, &[]),
             matmul: sh::matmul_types()
-                .filter_map(|ty| sh::matmul_for(ty, arith).map(|m| (ty, m, k(&m.shader, &[]))))
+                .filter_map(|ty| sh::matmul_for(ty, arith, variants).map(|m| (ty, m, k(&m.shader, &[]))))
                 .collect(),
         };
         let max_binding = device.limits().max_storage_buffer_binding_size.into();
@@ -222,6 +238,7 @@ impl GpuBackend {
             rec,
             max_binding,
             arith,
+            variants,
             gelu_table,
             placeholder,
         })
@@ -236,6 +253,11 @@ impl GpuBackend {
     /// The arithmetic of the kernels: F64 where they round as the CPU backend's.
     pub fn arith(&self) -> sh::Arith {
         self.arith
+    }
+
+    /// The kernel variants in use.
+    pub fn variants(&self) -> sh::Variants {
+        self.variants
     }
 
     /// Overwrites the first `data.len()` values of `x` with `data`, after every op recorded
@@ -564,6 +586,7 @@ impl Backend for GpuBackend {
     fn name(&self) -> String {
         let arith = match self.arith {
             sh::Arith::F64 => "f64 steps, CPU rounding",
+            sh::Arith::F32 if self.variants.subgroups => "f32, subgroups",
             sh::Arith::F32 => "f32",
         };
         format!("gpu ({}; {arith})", self.adapter_name())

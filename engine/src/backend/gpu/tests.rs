@@ -36,16 +36,23 @@ pub(crate) fn gpu() -> Option<&'static GpuBackend> {
     .as_ref()
 }
 
-/// The shared backend, then one with the other arith part where the adapter allows it.
+/// The shared backend, then one with the other arith part where the adapter allows it, then
+/// (where the f32 one took subgroup variants) an f32 one with the fallbacks.
 fn backends() -> Vec<&'static GpuBackend> {
     static OTHER: OnceLock<Option<GpuBackend>> = OnceLock::new();
+    static FALLBACK: OnceLock<Option<GpuBackend>> = OnceLock::new();
     let Some(g) = gpu() else { return Vec::new() };
     let other = match g.arith() {
         Arith::F64 => Arith::F32,
         Arith::F32 => Arith::F64,
     };
     let o = OTHER.get_or_init(|| GpuBackend::open_with(true, Some(other)).ok());
-    std::iter::once(g).chain(o.as_ref()).collect()
+    let mut v: Vec<&'static GpuBackend> = std::iter::once(g).chain(o.as_ref()).collect();
+    if v.iter().any(|b| b.arith() == Arith::F32 && b.variants().subgroups) {
+        let f = FALLBACK.get_or_init(|| GpuBackend::open_variants(true, Some(Arith::F32), false).ok());
+        v.extend(f.as_ref());
+    }
+    v
 }
 
 /// A backend with f64 steps, where the adapter has f64.
