@@ -167,6 +167,9 @@ pub(super) struct Scratch<B: Backend> {
     gate: B::Buf,
     up: B::Buf,
     act: B::Buf,
+    /// The head's logits and their rows, kept for the next chunk of the same size: a new
+    /// buffer per decode step would also pin, on the GPU, a bind group per step.
+    logits: Option<(B::Buf, usize)>,
 }
 
 impl<B: Backend> Scratch<B> {
@@ -185,6 +188,7 @@ impl<B: Backend> Scratch<B> {
             gate: be.buffer(n * hp.n_ff),
             up: be.buffer(n * hp.n_ff),
             act: be.buffer(n * hp.n_ff),
+            logits: None,
         }
     }
 
@@ -301,8 +305,9 @@ impl<B: Backend> Head<B> {
     /// The logits of rows `first..s.n` of the residual stream, `[s.n - first, n_vocab]`.
     pub fn logits(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>, first: usize) -> Vec<f32> {
         let mut host = Vec::new();
-        if let Some((out, rows)) = self.project(be, hp, tok_embd, s, first) {
-            be.read(&out, rows * hp.n_vocab, &mut host);
+        let rows = s.n.saturating_sub(first);
+        if let Some(out) = self.project(be, hp, tok_embd, s, first) {
+            be.read(out, rows * hp.n_vocab, &mut host);
         }
         host
     }
@@ -310,21 +315,21 @@ impl<B: Backend> Head<B> {
     /// The greedy choice after the last row: the first of its largest logits, NaNs ignored
     /// (`sampler::argmax`), picked by the backend so that only the id is read back.
     pub fn greedy(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>) -> Option<u32> {
-        let (out, _) = self.project(be, hp, tok_embd, s, s.n.checked_sub(1)?)?;
-        be.argmax(&out, 1, hp.n_vocab).first().copied()
+        let out = self.project(be, hp, tok_embd, s, s.n.checked_sub(1)?)?;
+        be.argmax(out, 1, hp.n_vocab).first().copied()
     }
 
     /// Normalizes rows `first..s.n` and projects them to the vocabulary: the logits, on the
-    /// backend, and their number of rows. Only those rows are projected: with vocabularies
+    /// backend, `[s.n - first, n_vocab]`. Only those rows are projected: with vocabularies
     /// of 150k-260k words the projection is the costliest op of a forward pass.
-    fn project(
+    fn project<'s>(
         &self,
         be: &B,
         hp: &Hparams,
         tok_embd: &B::Weight,
-        s: &mut Scratch<B>,
+        s: &'s mut Scratch<B>,
         first: usize,
-    ) -> Option<(B::Buf, usize)> {
+    ) -> Option<&'s B::Buf> {
         if first >= s.n {
             return None;
         }
@@ -334,13 +339,16 @@ impl<B: Backend> Head<B> {
         be.rms_norm(&s.h, &self.norm, hp.rms_eps, rows, d, &mut s.o);
         let tr = Tracer::new(be);
         tr.op(format_args!("result_norm"), &s.o, rows, d);
-        let mut out = be.buffer(rows * hp.n_vocab);
-        be.matmul(self.output.as_ref().unwrap_or(tok_embd), &s.o, rows, &mut out);
-        tr.op(format_args!("result_output"), &out, rows, hp.n_vocab);
-        if let Some(cap) = self.softcap {
-            be.softcap(&mut out, cap, rows * hp.n_vocab);
+        if s.logits.as_ref().is_none_or(|l| l.1 != rows) {
+            s.logits = Some((be.buffer(rows * hp.n_vocab), rows));
         }
-        Some((out, rows))
+        let (out, _) = s.logits.as_mut().expect("just set");
+        be.matmul(self.output.as_ref().unwrap_or(tok_embd), &s.o, rows, out);
+        tr.op(format_args!("result_output"), out, rows, hp.n_vocab);
+        if let Some(cap) = self.softcap {
+            be.softcap(out, cap, rows * hp.n_vocab);
+        }
+        Some(&*out)
     }
 }
 
