@@ -269,13 +269,13 @@ pub fn generate_with(
                 if opts.num_predict >= 0 {
                     left = left.min((opts.num_predict as usize).saturating_sub(tokens.len() + 1));
                 }
-                let mut next = None;
+                let mut admitted = None;
                 let picked = sampler.sample_where(logits, |id| {
-                    next = m.admit(tok, id, left);
-                    next.is_some()
+                    admitted = m.admit(tok, id, left);
+                    admitted.is_some()
                 });
                 // Nothing fits (a vocabulary without the bytes the value needs): give up here.
-                let (Some(picked), Some(after)) = (picked, next) else { break };
+                let (Some(picked), Some(after)) = (picked, admitted) else { break };
                 *m = after;
                 picked
             }
