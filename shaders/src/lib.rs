@@ -260,38 +260,39 @@ pub const MATMULS_F64: &[(u32, MatmulShader)] = &[
 ];
 
 /// A kernel on `gemv.wgsl`: a team of 32 invocations per weight row, four rows per workgroup,
-/// pieces of 32 weights, tiles of eight activation rows; its teams sum through shared memory.
-const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    MatmulShader { shader: s(name, parts, &[R, R, RW]), act, tile: 8, rows_per_group: 4, unit: 32 }
-}
-
-/// [`gv`] whose teams sum by subgroup shuffles.
-const fn gv_sg(name: &'static str, parts: &'static [&'static str], act: ActFormat) -> MatmulShader {
-    let shader = Shader { name, parts, storage: &[R, R, RW], arith: false, subgroups: true };
+/// pieces of 32 weights, tiles of eight activation rows; its teams sum through shared memory,
+/// or by subgroup shuffles (`subgroups`).
+const fn gv(name: &'static str, parts: &'static [&'static str], act: ActFormat, subgroups: bool) -> MatmulShader {
+    let shader = Shader { name, parts, storage: &[R, R, RW], arith: false, subgroups };
     MatmulShader { shader, act, tile: 8, rows_per_group: 4, unit: 32 }
 }
 
-/// Products of quantized weights by ggml type id for [`Arith::F32`], decoding and prompts
-/// alike: they sum in their own order. The same types as [`MATMULS_F64`], each reading the
-/// same activation format.
-pub const GEMVS: &[(u32, MatmulShader)] = &[
-    (2, gv("gemv_q4_0", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
-    (3, gv("gemv_q4_1", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
-    (6, gv("gemv_q5_0", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
-    (8, gv("gemv_q8_0", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8)),
-    (12, gv("gemv_q4_k", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8K)),
-    (14, gv("gemv_q6_k", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::Q8K)),
-];
+/// The two tables of `gemv.wgsl` kernels from one list of (type id, name, type part,
+/// activation format): one ending in the shared-memory reduction, one in the subgroup one.
+macro_rules! gemv_tables {
+    ($shared:ident, $subgroup:ident: $(($ty:literal, $name:literal, $part:ident, $act:ident)),* $(,)?) => {
+        /// Products of quantized weights by ggml type id for [`Arith::F32`], decoding and
+        /// prompts alike: they sum in their own order. The same types as [`MATMULS_F64`],
+        /// each reading the same activation format.
+        pub const $shared: &[(u32, MatmulShader)] = &[$(
+            ($ty, gv($name, &[F16, QUANT, GV_COMMON, $part, MATMUL_PARAMS, GEMV, GEMV_SHARED], ActFormat::$act, false)),
+        )*];
+        /// [`GEMVS`] for adapters with subgroups.
+        pub const $subgroup: &[(u32, MatmulShader)] = &[$(
+            ($ty, gv(concat!($name, "_sg"), &[F16, QUANT, GV_COMMON, $part, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::$act, true)),
+        )*];
+    };
+}
 
-/// [`GEMVS`] for adapters with subgroups.
-pub const GEMVS_SUBGROUP: &[(u32, MatmulShader)] = &[
-    (2, gv_sg("gemv_q4_0_sg", &[F16, QUANT, GV_COMMON, GV_Q4_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
-    (3, gv_sg("gemv_q4_1_sg", &[F16, QUANT, GV_COMMON, GV_Q4_1, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
-    (6, gv_sg("gemv_q5_0_sg", &[F16, QUANT, GV_COMMON, GV_Q5_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
-    (8, gv_sg("gemv_q8_0_sg", &[F16, QUANT, GV_COMMON, GV_Q8_0, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8)),
-    (12, gv_sg("gemv_q4_k_sg", &[F16, QUANT, GV_COMMON, GV_Q4_K, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8K)),
-    (14, gv_sg("gemv_q6_k_sg", &[F16, QUANT, GV_COMMON, GV_Q6_K, MATMUL_PARAMS, GEMV, GEMV_SUBGROUP], ActFormat::Q8K)),
-];
+gemv_tables! {
+    GEMVS, GEMVS_SUBGROUP:
+    (2, "gemv_q4_0", GV_Q4_0, Q8),
+    (3, "gemv_q4_1", GV_Q4_1, Q8),
+    (6, "gemv_q5_0", GV_Q5_0, Q8),
+    (8, "gemv_q8_0", GV_Q8_0, Q8),
+    (12, "gemv_q4_k", GV_Q4_K, Q8K),
+    (14, "gemv_q6_k", GV_Q6_K, Q8K),
+}
 
 /// What an adapter offers that picks among kernel variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
