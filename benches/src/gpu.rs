@@ -30,10 +30,12 @@ use rollama_engine::sampler::Rng;
 use crate::synth;
 
 const USAGE: &str = "usage: e2e-bench gpu [--small] [--copy-mib N] [--weight-mib N] [--no-kernels]
-       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--no-split] [--make-smollm2 PATH]
-       [--make-7b PATH [--layers 32]] [MODEL.gguf...]
+       [-p 512] [-n 128] [-r 3] [--steps 32] [--check N] [--no-split] [--num-gpu N]
+       [--make-smollm2 PATH] [--make-7b PATH [--layers 32]] [MODEL.gguf...]
   --check N: first decode N greedy tokens on the CPU and on the GPU and compare them (0: skip)
   --no-split: skip the per-kernel split of decode steps (a timestamp before each dispatch)
+  --num-gpu N: also pp and tg with the last N layers on the GPU and the rest on the CPU
+      (partial offload, as Ollama's num_gpu; default: half the layers; 0: skip)
   --make-smollm2 PATH, --make-7b PATH: write a random-weight model of that shape there, then
   measure it (with the models given; with neither, ~/.cache/rollama/models' SmolLM2)";
 
@@ -59,6 +61,8 @@ struct Args {
     make_7b: Option<PathBuf>,
     make_smol: Option<PathBuf>,
     layers: usize,
+    /// Layers on the GPU for the partial-offload run (None: half; Some(0): none).
+    num_gpu: Option<usize>,
     models: Vec<PathBuf>,
 }
 
@@ -80,6 +84,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         make_7b: None,
         make_smol: None,
         layers: 32,
+        num_gpu: None,
         models: Vec::new(),
     };
     let mut it = args.iter();
@@ -102,6 +107,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--steps" => a.steps = num(arg)?.max(1),
             "--layers" => a.layers = num(arg)?.max(1),
             "--check" => a.check = num(arg)?,
+            "--num-gpu" => a.num_gpu = Some(num(arg)?),
             "--no-split" => a.kernel_split = false,
             "--make-7b" | "--make-smollm2" => {
                 let path = it.next().ok_or_else(|| format!("{arg} needs a path\n{USAGE}"))?.into();
@@ -327,6 +333,37 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
             Test::Pp(_) => (String::new(), String::new()),
         };
         println!("| {name} | {label}{n} | {:.2} ± {:.2} | {b} | {of} |", r.mean, r.stddev);
+    }
+    let n_layer = model.hparams().n_layer;
+    drop(model);
+    offload_bench(g, path, a, a.num_gpu.unwrap_or(n_layer / 2), &name)
+}
+
+/// pp and tg with the last `layers` layers on the GPU and the rest on the CPU (one pool
+/// thread per core): what partial offload costs, activations crossing once per boundary.
+fn offload_bench(
+    g: &Arc<GpuBackend>,
+    path: &std::path::Path,
+    a: &Args,
+    layers: usize,
+    name: &str,
+) -> Result<(), String> {
+    if layers == 0 {
+        return Ok(());
+    }
+    let cpu = Arc::new(rollama_engine::backend::CpuBackend::new(rollama_kernels::default_threads()));
+    let file = Arc::new(GgufFile::open(path).map_err(|e| e.to_string())?);
+    let (model, share) =
+        model::load_offloaded(file, &cpu, g, Some(layers), &Default::default()).map_err(|e| e.to_string())?;
+    println!("partial offload: {} ({:.0}% of the weights on the GPU)", model.backend_name(), share * 100.0);
+    println!("| model | layers on the GPU | test | t/s |\n| --- | ---: | ---: | ---: |");
+    let mut rng = Rng::new(7);
+    for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {
+        if n == 0 {
+            continue;
+        }
+        let r = measure(&*model, test, a.reps, &mut rng).map_err(|e| e.to_string())?;
+        println!("| {name} | {layers} | {label}{n} | {:.2} ± {:.2} |", r.mean, r.stddev);
     }
     Ok(())
 }

@@ -60,8 +60,15 @@ impl Backend for Dual {
         let s2 = WeightSource { file: src.file, info: src.info };
         Ok((self.c.load_weight(src)?, self.g.load_weight(s2)?))
     }
+    fn weight_dims(&self, w: &Self::Weight) -> (usize, usize) {
+        self.c.weight_dims(&w.0)
+    }
     fn buffer(&self, len: usize) -> Self::Buf {
         (self.c.buffer(len), self.g.buffer(len))
+    }
+    fn write(&self, x: &mut Self::Buf, data: &[f32]) {
+        self.c.write(&mut x.0, data);
+        self.g.write(&mut x.1, data);
     }
     fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv {
         (self.c.kv_cache(layers, n_ctx), self.g.kv_cache(layers, n_ctx))

@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
+use rollama_engine::gguf::GgufFile;
 use rollama_engine::model::{self, LoadOptions, Model, ModelError, Session};
 
 /// How long a model stays loaded after a request.
@@ -41,8 +42,8 @@ impl ModelKey {
         if self.load.is_default() {
             self.id.clone()
         } else {
-            let cpu = if self.load.cpu_only { "#cpu" } else { "" };
-            format!("{}#rope:{:?}:{:?}{cpu}", self.id, self.load.rope_freq_base, self.load.rope_freq_scale)
+            let gpu = self.load.gpu_layers.map_or_else(String::new, |k| format!("#gpu:{k}"));
+            format!("{}#rope:{:?}:{:?}{gpu}", self.id, self.load.rope_freq_base, self.load.rope_freq_scale)
         }
     }
 }
@@ -52,8 +53,8 @@ pub struct Loaded {
     pub key: ModelKey,
     pub model: Box<dyn Model>,
     pub size: u64,
-    /// Whether its weights live in GPU memory.
-    pub on_gpu: bool,
+    /// The share of its weights in GPU memory (0 on the CPU, 1 all on the GPU).
+    pub gpu_share: f64,
     state: Mutex<LoadedState>,
     turn: Condvar,
 }
@@ -121,7 +122,7 @@ impl Scheduler {
         let backend = Arc::new(CpuBackend::new(threads));
         let (gpu, backends) = match GpuBackend::auto() {
             Ok(g) => {
-                let line = format!("models load on the GPU: {} (num_gpu 0: on the CPU)", g.name());
+                let line = format!("models load on the GPU: {} (num_gpu N: the last N layers there, the rest on the CPU; 0: all on the CPU)", g.name());
                 (Some(Arc::new(g)), line)
             }
             Err(e) => (None, format!("models load on the CPU: {} ({e})", backend.name())),
@@ -223,7 +224,7 @@ impl Scheduler {
                 PsEntry {
                     key: m.key.clone(),
                     size: m.size,
-                    size_vram: if m.on_gpu { m.size } else { 0 },
+                    size_vram: (m.size as f64 * m.gpu_share).round() as u64,
                     expires_at,
                     context_length: m.model.hparams().n_ctx_train,
                 }
@@ -250,13 +251,13 @@ impl SchedulerInner {
             return Ok(Arc::clone(m));
         }
         self.make_room();
-        let (model, on_gpu) = self.load(key)?;
+        let (model, gpu_share) = self.load(key)?;
         let size = std::fs::metadata(&key.path).map(|m| m.len()).unwrap_or(0);
         let loaded = Arc::new(Loaded {
             key: key.clone(),
             model,
             size,
-            on_gpu,
+            gpu_share,
             state: Mutex::new(LoadedState {
                 next: 0,
                 serving: 0,
@@ -272,17 +273,24 @@ impl SchedulerInner {
         Ok(loaded)
     }
 
-    /// Loads the model on the GPU unless there is none or its options say CPU; a model the GPU
-    /// backend cannot hold (a weight type without a shader, heads wider than its attention, a
-    /// row over the device's largest binding) loads on the CPU instead.
-    fn load(&self, key: &ModelKey) -> Result<(Box<dyn Model>, bool), ModelError> {
-        if let Some(gpu) = self.gpu.as_ref().filter(|_| !key.load.cpu_only) {
-            match model::load_with(&key.path, Arc::clone(gpu), &key.load) {
-                Ok(m) => return Ok((m, true)),
+    /// Loads the model on the GPU, or as many of its layers as `num_gpu` asks with the rest on
+    /// the CPU, unless there is no GPU or `num_gpu` is 0. A model the GPU backend cannot hold
+    /// (a weight type without a shader, heads wider than its attention, a row over the
+    /// device's largest binding) loads on the CPU instead. Returns the share on the GPU.
+    fn load(&self, key: &ModelKey) -> Result<(Box<dyn Model>, f64), ModelError> {
+        if let Some(gpu) = self.gpu.as_ref().filter(|_| key.load.gpu_layers != Some(0)) {
+            let loaded = GgufFile::open(&key.path).map_err(ModelError::from).and_then(|file| {
+                model::load_offloaded(Arc::new(file), &self.backend, gpu, key.load.gpu_layers, &key.load)
+            });
+            match loaded {
+                Ok((m, share)) => {
+                    eprintln!("rollama: {} loaded on {}", key.name, m.backend_name());
+                    return Ok((m, share));
+                }
                 Err(e) => eprintln!("rollama: {} stays on the CPU: {e}", key.name),
             }
         }
-        Ok((model::load_with(&key.path, Arc::clone(&self.backend), &key.load)?, false))
+        Ok((model::load_with(&key.path, Arc::clone(&self.backend), &key.load)?, 0.0))
     }
 
     /// Evicts idle models, least recently used first, until one more fits.

@@ -1,6 +1,7 @@
 //! The GPU backend end to end: greedy continuations of the reference prompts on the GPU
-//! equal the CPU backend's (SmolLM2, Qwen2.5, Gemma 3), and a server on the GPU (`ROLLAMA_GPU=1`) serves a model there,
-//! or on the CPU for `num_gpu: 0`. Runs on whatever Vulkan adapter exists (lavapipe counts);
+//! equal the CPU backend's (SmolLM2, Qwen2.5, Gemma 3), so do a model's split between the CPU
+//! and the GPU, and a server on the GPU (`ROLLAMA_GPU=1`) serves a model there, on the CPU for
+//! `num_gpu: 0`, or split for a count of layers. Runs on whatever Vulkan adapter exists (lavapipe counts);
 //! without one it prints a note and passes, unless `ROLLAMA_REQUIRE_GPU=1`.
 
 use std::sync::Arc;
@@ -151,13 +152,46 @@ fn gemma3_greedy_on_the_gpu_equals_the_cpu() {
     greedy_on_the_gpu_equals_the_cpu("gemma3-270m", 2);
 }
 
+/// SmolLM2 with its last layers on the GPU (f64 steps) and the rest on the CPU, as
+/// `num_gpu` asks, at several split points (30 layers: the output stays on the CPU): the
+/// first reference prompt's greedy steps, log-probabilities included, equal the CPU's to the
+/// bit, and the split model's own greedy ids are the CPU's.
+#[test]
+fn smollm2_split_between_the_cpu_and_the_gpu_equals_the_cpu() {
+    use rollama_engine::backend::{Placement, SplitBackend};
+    let Some(_) = gpu() else { return };
+    let Ok(g) = GpuBackend::with_arith(Arith::F64) else { return };
+    if g.arith() != Arith::F64 {
+        eprintln!("skipping: no f64 steps on {}", g.name());
+        return;
+    }
+    let g = Arc::new(g);
+    let r = reference("smollm2-135m");
+    let path = model_path(model_for_reference("smollm2-135m"));
+    let cpu_be = Arc::new(CpuBackend::new(2));
+    let cpu = model::load(&path, cpu_be.clone()).expect("loading the model on the CPU");
+    let case = &r["greedy"][0];
+    let prompt = case["prompt"].as_str().unwrap();
+    let n = case["greedy_ids"].as_array().unwrap().len();
+    let c = steps(cpu.as_ref(), prompt, n, None);
+    let ids: Vec<u32> = c.iter().map(|t| t[0].0).collect();
+    let n_layer = cpu.hparams().n_layer;
+    for b_layers in [1, n_layer / 2, n_layer] {
+        let split = SplitBackend::new(cpu_be.clone(), g.clone(), Placement::last_layers(n_layer, b_layers));
+        let m = model::load(&path, Arc::new(split)).expect("loading the model split");
+        eprintln!("{}", m.backend_name());
+        assert_eq!(steps(m.as_ref(), prompt, n, Some(&ids)), c, "{b_layers} layers on the GPU");
+        assert_eq!(greedy_ids(m.as_ref(), prompt, n), ids, "{b_layers} layers on the GPU: greedy ids");
+    }
+}
+
 fn post(s: &TestServer, path: &str, body: Value) -> Value {
     let resp = ureq::post(&s.url(path)).send_json(body).unwrap_or_else(|e| panic!("{path}: {e}"));
     resp.into_json().unwrap()
 }
 
 #[test]
-fn server_loads_on_the_gpu_unless_num_gpu_is_0() {
+fn server_loads_num_gpu_layers_on_the_gpu() {
     if gpu().is_none() {
         return;
     }
@@ -175,14 +209,19 @@ fn server_loads_on_the_gpu_unless_num_gpu_is_0() {
                           "options": {"temperature": 0, "num_predict": 6, "num_gpu": num_gpu}});
         post(&s, "/api/generate", body)["response"].as_str().unwrap().to_string()
     };
-    // The first tokens of this prompt are far from ties, so both backends agree on them.
-    let (on_gpu, on_cpu) = (gen(-1), gen(0));
+    // The first tokens of this prompt are far from ties, so both backends agree on them;
+    // num_gpu 10 puts SmolLM2's last 10 of 30 layers on the GPU and the rest on the CPU.
+    let (on_gpu, on_cpu, split) = (gen(-1), gen(0), gen(10));
     assert_eq!(on_gpu, on_cpu);
+    assert_eq!(split, on_cpu);
     let ps: Value = ureq::get(&s.url("/api/ps")).call().unwrap().into_json().unwrap();
     let models = ps["models"].as_array().unwrap();
-    assert_eq!(models.len(), 2, "{ps}");
-    let mut vram: Vec<bool> = models.iter().map(|m| m["size_vram"] == m["size"]).collect();
-    vram.sort();
-    assert_eq!(vram, [false, true], "one instance on the GPU, one on the CPU: {ps}");
-    assert!(models.iter().any(|m| m["size_vram"] == 0), "{ps}");
+    assert_eq!(models.len(), 3, "{ps}");
+    let mut shares: Vec<f64> =
+        models.iter().map(|m| m["size_vram"].as_f64().unwrap() / m["size"].as_f64().unwrap()).collect();
+    shares.sort_by(f64::total_cmp);
+    assert_eq!(shares[0], 0.0, "one instance on the CPU: {ps}");
+    // A third of the layers, without the embeddings and output: about a quarter of the bytes.
+    assert!(shares[1] > 0.15 && shares[1] < 0.34, "one instance a third on the GPU: {ps}");
+    assert_eq!(shares[2], 1.0, "one instance on the GPU: {ps}");
 }

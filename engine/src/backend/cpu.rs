@@ -100,8 +100,19 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn weight_dims(&self, w: &CpuWeight) -> (usize, usize) {
+        match w {
+            CpuWeight::Mapped { rows, cols, .. } => (*rows, *cols),
+            CpuWeight::Vector(v) => (1, v.len()),
+        }
+    }
+
     fn buffer(&self, len: usize) -> Vec<f32> {
         vec![0.0; len]
+    }
+
+    fn write(&self, x: &mut Vec<f32>, data: &[f32]) {
+        x[..data.len()].copy_from_slice(data);
     }
 
     fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> CpuKv {

@@ -11,6 +11,7 @@ pub mod cpu;
 mod ggml_math;
 #[cfg(feature = "gpu")]
 pub mod gpu;
+pub mod split;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use crate::gguf::{GgufFile, TensorInfo};
 pub use cpu::CpuBackend;
 #[cfg(feature = "gpu")]
 pub use gpu::{GpuBackend, GpuError};
+pub use split::{Placement, SplitBackend};
 
 /// A tensor of a GGUF file, handed to [`Backend::load_weight`].
 pub struct WeightSource<'a> {
@@ -88,8 +90,15 @@ pub trait Backend: Send + Sync + 'static {
     /// Takes a tensor from the file into the backend's own layout.
     fn load_weight(&self, src: WeightSource<'_>) -> Result<Self::Weight, crate::model::ModelError>;
 
+    /// A weight's `(rows, cols)`: a matrix's output and input widths; a vector is one row.
+    fn weight_dims(&self, w: &Self::Weight) -> (usize, usize);
+
     /// A zeroed activation buffer of `len` f32s.
     fn buffer(&self, len: usize) -> Self::Buf;
+
+    /// Overwrites the first `data.len()` values of `x` with `data`, after every op issued so
+    /// far (activations that arrive from another backend).
+    fn write(&self, x: &mut Self::Buf, data: &[f32]);
 
     /// A KV cache for `n_ctx` positions with one entry per layer.
     fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv;

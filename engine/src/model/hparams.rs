@@ -40,9 +40,12 @@ const MAX_HEADS: u64 = 4096;
 pub struct LoadOptions {
     pub rope_freq_base: Option<f32>,
     pub rope_freq_scale: Option<f32>,
-    /// Keep the model on the CPU even where a GPU backend exists (Ollama's `num_gpu: 0`).
-    /// The architectures ignore it; whoever picks the backend (the server) reads it.
-    pub cpu_only: bool,
+    /// How many layers go on the GPU where a GPU backend exists (Ollama's `num_gpu`): None
+    /// for all, the output included; `Some(0)` keeps the model on the CPU; `Some(k)` puts
+    /// the last k layers there (past the layer count, the output too: see
+    /// [`super::load_offloaded`]). The architectures ignore it; whoever picks the backends
+    /// (the server) reads it.
+    pub gpu_layers: Option<usize>,
 }
 
 impl LoadOptions {

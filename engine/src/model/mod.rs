@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use hparams::{Hparams, LoadOptions};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Placement, SplitBackend};
 use crate::gguf::{GgufError, GgufFile};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 
@@ -168,6 +168,31 @@ pub fn load_file_with<B: Backend>(
     };
     let tokenizer = Tokenizer::from_gguf(&file)?;
     build(file, backend, tokenizer, opts)
+}
+
+/// Loads `file` with its last `b_layers` layers on `b` and the rest on `a`, as Ollama's
+/// `num_gpu` counts them (llama.cpp's `n_gpu_layers`): `None`, or more than the file's
+/// layers, puts everything on `b` (the output is the layer after the last); `Some(0)`
+/// everything on `a`. Returns the model and the share of its tensor bytes that went to `b`.
+pub fn load_offloaded<A: Backend, B: Backend>(
+    file: Arc<GgufFile>,
+    a: &Arc<A>,
+    b: &Arc<B>,
+    b_layers: Option<usize>,
+    opts: &LoadOptions,
+) -> Result<(Box<dyn Model>, f64), ModelError> {
+    let arch = file.require_str("general.architecture")?;
+    let n_layer = usize::try_from(file.require_u64(&format!("{arch}.block_count"))?).unwrap_or(usize::MAX);
+    match b_layers {
+        Some(0) => Ok((load_file_with(file, Arc::clone(a), opts)?, 0.0)),
+        Some(k) if k <= n_layer => {
+            let split = Arc::new(SplitBackend::new(Arc::clone(a), Arc::clone(b), Placement::last_layers(n_layer, k)));
+            let model = load_file_with(file, Arc::clone(&split), opts)?;
+            let (on_b, all) = split.loaded_bytes();
+            Ok((model, on_b as f64 / all.max(1) as f64))
+        }
+        _ => Ok((load_file_with(file, Arc::clone(b), opts)?, 1.0)),
+    }
 }
 
 /// Prints each op's sum and first values to stderr when `ROLLAMA_TRACE` is set, in the

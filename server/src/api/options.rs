@@ -74,7 +74,7 @@ enum Kind {
 /// llama.cpp), penalize_newline (deprecated in Ollama), and the loading and memory knobs
 /// (numa, num_batch, num_gqa, main_gpu, low_vram, f16_kv, logits_all, vocab_only,
 /// use_mmap, use_mlock, embedding_only) that this engine decides for itself. num_gpu is
-/// read only as "0: on the CPU" (see [`Options::num_gpu`]).
+/// the number of layers on the GPU (see [`LoadOptions::gpu_layers`]).
 /// rope_frequency_base/scale are load-time settings: a model is loaded again with them.
 const KNOWN: &[(&str, Kind)] = &[
     ("num_keep", Kind::Int),
@@ -121,7 +121,8 @@ impl Options {
         LoadOptions {
             rope_freq_base: set(self.rope_frequency_base),
             rope_freq_scale: set(self.rope_frequency_scale),
-            cpu_only: self.num_gpu == 0,
+            // Negative (Ollama's default -1): as many as fit, which here is all.
+            gpu_layers: usize::try_from(self.num_gpu).ok(),
         }
     }
 

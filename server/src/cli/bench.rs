@@ -7,7 +7,8 @@ use std::sync::Arc;
 use clap::Args;
 use rollama_engine::backend::{CpuBackend, GpuBackend};
 use rollama_engine::bench::{measure, Test};
-use rollama_engine::model::{self, Model};
+use rollama_engine::gguf::GgufFile;
+use rollama_engine::model::{self, LoadOptions, Model, ModelError};
 use rollama_engine::sampler::Rng;
 
 use super::CliError;
@@ -36,6 +37,10 @@ pub struct BenchArgs {
     /// Run on the CPU even where there is a GPU.
     #[arg(long)]
     cpu: bool,
+    /// Layers on the GPU, the rest on the CPU, as Ollama's num_gpu counts them (llama-bench's
+    /// -ngl): the last N layers, and past the layer count the output too. Default: all.
+    #[arg(long = "num-gpu", short = 'g', conflicts_with = "cpu")]
+    num_gpu: Option<usize>,
 }
 
 /// The model on the backend the flags ask for, and that backend's name.
@@ -47,9 +52,13 @@ fn load(a: &BenchArgs, threads: usize) -> Result<Box<dyn Model>, CliError> {
     } else {
         GpuBackend::auto().map_err(|e| eprintln!("bench: on the CPU: {e}")).ok()
     };
+    let cpu = Arc::new(CpuBackend::new(threads));
     Ok(match gpu {
-        Some(g) => model::load(&a.model, Arc::new(g))?,
-        None => model::load(&a.model, Arc::new(CpuBackend::new(threads)))?,
+        Some(g) => {
+            let file = Arc::new(GgufFile::open(&a.model).map_err(ModelError::from)?);
+            model::load_offloaded(file, &cpu, &Arc::new(g), a.num_gpu, &LoadOptions::default())?.0
+        }
+        None => model::load(&a.model, cpu)?,
     })
 }
 

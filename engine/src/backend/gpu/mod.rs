@@ -260,16 +260,6 @@ impl GpuBackend {
         self.variants
     }
 
-    /// Overwrites the first `data.len()` values of `x` with `data`, after every op recorded
-    /// so far (for tests and tools that compare the backends op by op).
-    pub fn write(&self, x: &mut GpuBuf, data: &[f32]) {
-        assert!(data.len() <= x.len, "writing {} values into a buffer of {}", data.len(), x.len);
-        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
-        rec.submit(&self.queue);
-        rec.written(x.id);
-        self.queue.write_buffer(&x.buf, 0, bytemuck::cast_slice(data));
-    }
-
     fn dispatch(&self, k: &Kernel, params: &impl bytemuck::Pod, binds: &[Bind<'_>], groups: [u32; 3]) {
         let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
         rec.dispatch(&self.device, &self.queue, k, bytemuck::bytes_of(params), binds, groups);
@@ -611,8 +601,25 @@ impl Backend for GpuBackend {
         self.upload_matrix_parts(&info.name, info.ty, rows, cols, data).map_err(|e| ModelError::tensor(&info.name, e))
     }
 
+    fn weight_dims(&self, w: &GpuWeight) -> (usize, usize) {
+        (w.rows, w.cols)
+    }
+
     fn buffer(&self, len: usize) -> GpuBuf {
         GpuBuf { buf: self.storage(len as u64 * 4), len, id: next_id() }
+    }
+
+    /// Submits what was recorded first: the queue's write lands after those commands and
+    /// before any recorded later.
+    fn write(&self, x: &mut GpuBuf, data: &[f32]) {
+        assert!(data.len() <= x.len, "writing {} values into a buffer of {}", data.len(), x.len);
+        if data.is_empty() {
+            return;
+        }
+        let mut rec = self.rec.lock().unwrap_or_else(|e| e.into_inner());
+        rec.submit(&self.queue);
+        rec.written(x.id);
+        self.queue.write_buffer(&x.buf, 0, bytemuck::cast_slice(data));
     }
 
     fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> GpuKv {
