@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rollama_engine::backend::{Backend, CpuBackend, GpuBackend};
 use rollama_engine::gguf::GgufFile;
+
+use crate::api::options::DEFAULT_NUM_CTX;
 use rollama_engine::model::{self, LoadOptions, Model, ModelError, Session};
 
 /// How long a model stays loaded after a request.
@@ -68,6 +70,9 @@ struct LoadedState {
     last_used: Instant,
     expires: Option<Instant>,
     keep_alive: KeepAlive,
+    /// The context of the last sequence made for it (what /api/ps reports, as Ollama
+    /// reports its runner's num_ctx); None before the first.
+    n_ctx: Option<usize>,
     /// The sequence of the last request, and the tokens in its cache.
     cache: Option<(Session, Vec<u32>)>,
 }
@@ -226,7 +231,7 @@ impl Scheduler {
                     size: m.size,
                     size_vram: (m.size as f64 * m.gpu_share).round() as u64,
                     expires_at,
-                    context_length: m.model.hparams().n_ctx_train,
+                    context_length: st.n_ctx.unwrap_or(DEFAULT_NUM_CTX),
                 }
             })
             .collect();
@@ -265,6 +270,7 @@ impl SchedulerInner {
                 last_used: Instant::now(),
                 expires: None,
                 keep_alive: KeepAlive::For(Duration::from_secs(300)),
+                n_ctx: None,
                 cache: None,
             }),
             turn: Condvar::new(),
@@ -329,7 +335,11 @@ impl Lease {
     /// A session for `tokens`, reusing the cached one's common prefix. Returns the session
     /// and how many leading tokens it already holds.
     pub fn session_for(&self, tokens: &[u32], n_ctx: usize) -> (Session, usize) {
-        let cached = self.loaded.state.lock().unwrap().cache.take();
+        let cached = {
+            let mut st = self.loaded.state.lock().unwrap();
+            st.n_ctx = Some(n_ctx);
+            st.cache.take()
+        };
         if let Some((mut session, seen)) = cached {
             if session.n_ctx() == n_ctx {
                 // Keep at least one token to feed, so the forward pass yields logits.

@@ -217,10 +217,15 @@ fn create_generate_and_chat_with_smollm2() {
     let (code, v) = post(&s, "/api/detokenize", json!({"model": "smollm2", "tokens": [19556, 905]}));
     assert_eq!((code, v["content"].clone()), (200, json!("Hello world")));
 
-    // ps lists the loaded model; an empty prompt with keep_alive 0 unloads it.
+    // ps lists the loaded model with the context of its last request (Ollama's runner's
+    // num_ctx) and where it runs; an empty prompt with keep_alive 0 unloads it.
+    let body =
+        json!({"model": "smollm2", "prompt": "Hi", "options": {"num_ctx": 1000, "num_predict": 1}, "stream": false});
+    assert_eq!(post(&s, "/api/generate", body).0, 200);
     let (_, ps) = call("GET", &s.url("/api/ps"), None);
     let ps: Value = serde_json::from_str(&ps).unwrap();
     assert_eq!(ps["models"][0]["name"], "smollm2:latest");
+    assert_eq!(ps["models"][0]["context_length"], 1000, "{ps}");
     let (code, v) = post(&s, "/api/generate", json!({"model": "smollm2", "keep_alive": 0}));
     assert_eq!((code, v["done_reason"].clone()), (200, json!("unload")));
     let (_, ps) = call("GET", &s.url("/api/ps"), None);

@@ -68,6 +68,8 @@ fn the_cli_drives_a_server() {
 
     let (ok, out, _) = client(&s, &["ps"], "");
     assert!(ok && out.contains("smol:latest"), "{out}");
+    // The tests' server runs on the CPU (ROLLAMA_GPU=0), with the default context.
+    assert!(out.contains("PROCESSOR") && out.contains("CONTEXT") && out.contains("100% CPU     4096"), "{out}");
     let (ok, _, err) = client(&s, &["stop", "smol"], "");
     assert!(ok, "{err}");
     let (_, out, _) = client(&s, &["ps"], "");

@@ -8,7 +8,7 @@ mod error;
 mod generate;
 mod http;
 mod models;
-mod options;
+pub(crate) mod options;
 pub mod time;
 mod transfer;
 

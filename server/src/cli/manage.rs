@@ -65,22 +65,40 @@ pub fn list() -> Result<(), CliError> {
 
 pub fn ps() -> Result<(), CliError> {
     let ps = client::get("/api/ps")?;
-    let mut rows = vec![["NAME".to_string(), "ID".into(), "SIZE".into(), "PROCESSOR".into(), "UNTIL".into()]];
+    let mut rows =
+        vec![["NAME".to_string(), "ID".into(), "SIZE".into(), "PROCESSOR".into(), "CONTEXT".into(), "UNTIL".into()]];
     for m in ps["models"].as_array().into_iter().flatten() {
         let until = match m["expires_at"].as_str() {
             None => "Forever".to_string(),
             Some(t) => until(t),
         };
+        let size = m["size"].as_u64().unwrap_or(0);
         rows.push([
             m["name"].as_str().unwrap_or("").to_string(),
             m["digest"].as_str().unwrap_or("").chars().take(12).collect(),
-            human_bytes(m["size"].as_u64().unwrap_or(0)),
-            "100% CPU".into(),
+            human_bytes(size),
+            processor(size, m["size_vram"].as_u64().unwrap_or(0)),
+            m["context_length"].as_u64().map_or_else(String::new, |n| n.to_string()),
             until,
         ]);
     }
     print_table(&rows);
     Ok(())
+}
+
+/// Where a loaded model lives, as `ollama ps` words it: "100% CPU", "100% GPU", or the
+/// split, "48%/52% CPU/GPU", by the bytes on each.
+fn processor(size: u64, size_vram: u64) -> String {
+    if size_vram == 0 {
+        "100% CPU".into()
+    } else if size_vram == size {
+        "100% GPU".into()
+    } else if size_vram > size || size == 0 {
+        "Unknown".into()
+    } else {
+        let cpu = ((size - size_vram) as f64 / size as f64 * 100.0).round() as u64;
+        format!("{cpu}%/{}% CPU/GPU", 100 - cpu)
+    }
 }
 
 pub fn show(a: ShowArgs) -> Result<(), CliError> {
@@ -260,5 +278,14 @@ mod tests {
         assert_eq!(human_duration(3 * 86_400), "3 days");
         assert!(ago(&crate::api::time::now()).contains("second"));
         assert_eq!(ago("garbage"), "");
+    }
+
+    #[test]
+    fn processor_reads_like_ollamas() {
+        assert_eq!(processor(1000, 0), "100% CPU");
+        assert_eq!(processor(1000, 1000), "100% GPU");
+        assert_eq!(processor(1000, 520), "48%/52% CPU/GPU");
+        assert_eq!(processor(1000, 1001), "Unknown");
+        assert_eq!(processor(0, 5), "Unknown");
     }
 }
