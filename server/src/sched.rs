@@ -241,12 +241,23 @@ impl Scheduler {
 
     /// Whether a model is loaded now with the key's options.
     pub fn is_loaded(&self, key: &ModelKey) -> bool {
-        self.inner.models.lock().unwrap().contains_key(&key.slot())
+        self.inner.models.lock().unwrap().contains_key(&self.inner.effective(key).slot())
     }
 }
 
 impl SchedulerInner {
+    /// The key as this server loads it: without a GPU, `num_gpu` changes nothing, so it
+    /// does not make another instance.
+    fn effective(&self, key: &ModelKey) -> ModelKey {
+        let mut key = key.clone();
+        if self.gpu.is_none() {
+            key.load.gpu_layers = None;
+        }
+        key
+    }
+
     fn get_or_load(&self, key: &ModelKey) -> Result<Arc<Loaded>, SchedError> {
+        let key = &self.effective(key);
         let slot = key.slot();
         if let Some(m) = self.models.lock().unwrap().get(&slot) {
             return Ok(Arc::clone(m));

@@ -219,13 +219,15 @@ fn create_generate_and_chat_with_smollm2() {
 
     // ps lists the loaded model with the context of its last request (Ollama's runner's
     // num_ctx) and where it runs; an empty prompt with keep_alive 0 unloads it.
-    let body =
-        json!({"model": "smollm2", "prompt": "Hi", "options": {"num_ctx": 1000, "num_predict": 1}, "stream": false});
+    // num_gpu changes nothing on this server without a GPU, so it loads no second instance.
+    let options = json!({"num_ctx": 1000, "num_predict": 1, "num_gpu": 3});
+    let body = json!({"model": "smollm2", "prompt": "Hi", "options": options, "stream": false});
     assert_eq!(post(&s, "/api/generate", body).0, 200);
     let (_, ps) = call("GET", &s.url("/api/ps"), None);
     let ps: Value = serde_json::from_str(&ps).unwrap();
     assert_eq!(ps["models"][0]["name"], "smollm2:latest");
     assert_eq!(ps["models"][0]["context_length"], 1000, "{ps}");
+    assert_eq!(ps["models"].as_array().unwrap().len(), 1, "{ps}");
     let (code, v) = post(&s, "/api/generate", json!({"model": "smollm2", "keep_alive": 0}));
     assert_eq!((code, v["done_reason"].clone()), (200, json!("unload")));
     let (_, ps) = call("GET", &s.url("/api/ps"), None);

@@ -362,7 +362,7 @@ fn a_weight_type_without_kernels_is_named_at_load() {
 }
 
 #[test]
-fn heads_wider_than_the_gpu_attention_are_refused_there_at_load() {
+fn heads_the_gpu_cannot_hold_are_refused_there_at_load() {
     let spec = Spec { n_head: 2, n_head_kv: 1, head_dim: 320, ..llama() };
     assert!(load(&spec).is_ok(), "the CPU takes any head width");
     let Ok(gpu) = rollama_engine::backend::GpuBackend::new() else { return };
@@ -370,6 +370,18 @@ fn heads_wider_than_the_gpu_attention_are_refused_there_at_load() {
     let err = model::load_file(Arc::new(file), Arc::new(gpu)).err().expect("refused on the GPU");
     let msg = err.to_string();
     assert!(matches!(err, ModelError::BadHparam { .. }) && msg.contains("320"), "{msg}");
+    // Odd head widths: the GPU's cache holds f16 pairs. Refused at load, not at the first
+    // request (a split with the GPU too).
+    let spec = Spec { head_dim: 9, ..llama() };
+    assert!(load(&spec).is_ok(), "the CPU takes odd head widths");
+    let bytes = write(&spec);
+    let gpu = Arc::new(rollama_engine::backend::GpuBackend::new().expect("opened above"));
+    let file = Arc::new(GgufFile::from_bytes(bytes).expect("the writer's output parses"));
+    let err = model::load_file(Arc::clone(&file), Arc::clone(&gpu)).err().expect("refused on the GPU");
+    assert!(matches!(err, ModelError::BadHparam { .. }) && err.to_string().contains("even"), "{err}");
+    let cpu_be = Arc::new(CpuBackend::new(1));
+    let err = model::load_offloaded(file, &cpu_be, &gpu, Some(1), &Default::default()).err().expect("refused split");
+    assert!(matches!(err, ModelError::BadHparam { .. }), "{err}");
 }
 
 /// Logits of every chunking of [`check_consistent`] and greedy ids, from `m`.

@@ -118,6 +118,12 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Whether attention heads must have an even width (a cache packed in f16 pairs); a
+    /// model with odd ones is refused at load, as with [`Backend::max_head_dim`].
+    fn needs_even_heads(&self) -> bool {
+        false
+    }
+
     /// `outs[i] = ws[i] · x` for matrices with the same input (a layer's q, k, v; gate, up),
     /// each what `matmul` gives; a backend may run them as one op.
     fn matmul_many(&self, ws: &[&Self::Weight], x: &Self::Buf, rows: usize, outs: &mut [&mut Self::Buf]) {

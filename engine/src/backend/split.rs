@@ -268,7 +268,9 @@ impl<A: Backend, B: Backend> SplitBackend<A, B> {
         Ref::map(x.sides.borrow(), |s| P::buf(s).expect("ensured before use"))
     }
 
-    /// `x` on `P`'s side for an op to write: that side becomes its home.
+    /// `x` on `P`'s side for an op to write: that side becomes its home. Where the home
+    /// moves, values past those copied over (by [`Self::ensure`]) or written are stale: the
+    /// model code reads back only what the chunk's ops wrote, never more.
     fn out<'x, P: Part<A, B>>(&self, x: &'x mut SplitBuf<A, B>) -> &'x mut <P::Be as Backend>::Buf {
         let len = x.len;
         let s = x.sides.get_mut();
@@ -488,7 +490,7 @@ impl<A: Backend, B: Backend> SplitBackend<A, B> {
     ) {
         self.ensure(src, P::SIDE, (src_row + rows) * width);
         let src = self.get::<P>(src);
-        // The rows not copied keep their values: all of `dst` is current on its home.
+        // Run on dst's home (see `copy_rows`), so the rows not copied keep their values.
         let dst = self.inout::<P>(dst, 0);
         P::be(self).copy_rows(&src, src_row, dst, dst_row, rows, width);
     }
@@ -584,6 +586,10 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    fn needs_even_heads(&self) -> bool {
+        self.a.needs_even_heads() || self.b.needs_even_heads()
     }
 
     fn matmul_many(&self, ws: &[&Self::Weight], x: &Self::Buf, rows: usize, outs: &mut [&mut Self::Buf]) {

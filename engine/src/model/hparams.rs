@@ -80,6 +80,17 @@ impl Hparams {
                     backend.name()
                 ),
             }),
+            _ if backend.needs_even_heads() && (self.head_dim % 2 == 1 || self.head_dim_v % 2 == 1) => {
+                Err(ModelError::BadHparam {
+                    key: format!("{}.attention.key_length", self.arch),
+                    reason: format!(
+                        "heads of {} and {} wide: the {} backend needs even widths",
+                        self.head_dim,
+                        self.head_dim_v,
+                        backend.name()
+                    ),
+                })
+            }
             _ => Ok(()),
         }
     }

@@ -685,6 +685,10 @@ impl Backend for GpuBackend {
         Some(sh::ATTENTION_MAX_HEAD_DIM)
     }
 
+    fn needs_even_heads(&self) -> bool {
+        true
+    }
+
     fn matmul_many(&self, ws: &[&GpuWeight], x: &GpuBuf, rows: usize, outs: &mut [&mut GpuBuf]) {
         if rows == 0 {
             return;
