@@ -185,6 +185,43 @@ fn smollm2_split_between_the_cpu_and_the_gpu_equals_the_cpu() {
     }
 }
 
+/// With the GPU's weight memory capped (`ROLLAMA_GPU_MEMORY`, here `set_memory_limit`), the
+/// default `num_gpu` (all) loads the last layers that fit and the rest on the CPU, with the
+/// CPU's greedy tokens; a cap too small for one layer leaves the model on the CPU, and an
+/// explicit layer count past the cap is an error. Weight memory is given back on unload.
+#[test]
+fn smollm2_loads_the_layers_that_fit_a_gpu_memory_limit() {
+    use rollama_engine::gguf::GgufFile;
+    use rollama_engine::model::ModelError;
+    let Some(_) = gpu() else { return };
+    let Ok(g) = GpuBackend::with_arith(Arith::F64) else { return };
+    let g = Arc::new(g);
+    let r = reference("smollm2-135m");
+    let path = model_path(model_for_reference("smollm2-135m"));
+    let file = Arc::new(GgufFile::open(&path).unwrap());
+    let cpu_be = Arc::new(CpuBackend::new(2));
+    let cpu = model::load_file(Arc::clone(&file), cpu_be.clone()).unwrap();
+    let size = std::fs::metadata(&path).unwrap().len();
+    g.set_memory_limit(Some(size / 2));
+    let (m, share) = model::load_offloaded(Arc::clone(&file), &cpu_be, &g, None, &Default::default()).unwrap();
+    eprintln!("limit {}: {} ({:.0}% on the GPU)", size / 2, m.backend_name(), share * 100.0);
+    assert!(share > 0.25 && share < 0.5, "{share}");
+    assert!(m.backend_name().contains("for layers"), "{}", m.backend_name());
+    assert!(g.weight_bytes_held() <= size / 2);
+    let prompt = r["greedy"][0]["prompt"].as_str().unwrap();
+    assert_eq!(greedy_ids(m.as_ref(), prompt, 8), greedy_ids(cpu.as_ref(), prompt, 8));
+    drop(m);
+    assert_eq!(g.weight_bytes_held(), 0, "unloading gives the weight memory back");
+
+    g.set_memory_limit(Some(1000));
+    let (m, share) = model::load_offloaded(Arc::clone(&file), &cpu_be, &g, None, &Default::default()).unwrap();
+    assert_eq!((share, m.backend_name()), (0.0, cpu.backend_name()));
+    let err = model::load_offloaded(Arc::clone(&file), &cpu_be, &g, Some(5), &Default::default()).err().unwrap();
+    assert!(matches!(err, ModelError::OutOfDeviceMemory { .. }), "{err}");
+    assert!(err.to_string().contains("out of GPU memory"), "{err}");
+    assert_eq!(g.weight_bytes_held(), 0);
+}
+
 fn post(s: &TestServer, path: &str, body: Value) -> Value {
     let resp = ureq::post(&s.url(path)).send_json(body).unwrap_or_else(|e| panic!("{path}: {e}"));
     resp.into_json().unwrap()

@@ -118,6 +118,12 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// Bytes of weights this backend holds in device memory now, over every model loaded on
+    /// it (0 for one that holds them in host memory).
+    fn weight_bytes_held(&self) -> u64 {
+        0
+    }
+
     /// Whether attention heads must have an even width (a cache packed in f16 pairs); a
     /// model with odd ones is refused at load, as with [`Backend::max_head_dim`].
     fn needs_even_heads(&self) -> bool {

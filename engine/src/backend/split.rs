@@ -44,12 +44,16 @@ impl Placement {
 
     /// Whether a GGUF tensor belongs on side B: `blk.N.*` by its layer, others by `rest_on_b`.
     pub fn tensor_on_b(&self, name: &str) -> bool {
-        let layer = name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<usize>().ok());
-        match layer {
+        match layer_of(name) {
             Some(il) => self.layer_on_b(il),
             None => self.rest_on_b,
         }
     }
+}
+
+/// The layer of a GGUF tensor named `blk.N.*`.
+pub(crate) fn layer_of(name: &str) -> Option<usize> {
+    name.strip_prefix("blk.").and_then(|r| r.split('.').next()).and_then(|n| n.parse::<usize>().ok())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -590,6 +594,10 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
 
     fn needs_even_heads(&self) -> bool {
         self.a.needs_even_heads() || self.b.needs_even_heads()
+    }
+
+    fn weight_bytes_held(&self) -> u64 {
+        self.a.weight_bytes_held() + self.b.weight_bytes_held()
     }
 
     fn matmul_many(&self, ws: &[&Self::Weight], x: &Self::Buf, rows: usize, outs: &mut [&mut Self::Buf]) {

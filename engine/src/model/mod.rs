@@ -58,6 +58,9 @@ pub enum ModelError {
     TokenOutOfRange { id: u32, n_vocab: usize },
     #[error("the context is full ({n_ctx} tokens)")]
     ContextFull { n_ctx: usize },
+    /// The device could not hold `tensor`; `held` bytes of weights were on it just before.
+    #[error("tensor {tensor:?}: out of GPU memory ({reason})")]
+    OutOfDeviceMemory { tensor: String, reason: String, held: u64 },
     #[error("{0} is not supported by this model")]
     Unsupported(&'static str),
 }
@@ -171,9 +174,12 @@ pub fn load_file_with<B: Backend>(
 }
 
 /// Loads `file` with its last `b_layers` layers on `b` and the rest on `a`, as Ollama's
-/// `num_gpu` counts them (llama.cpp's `n_gpu_layers`): `None`, or more than the file's
-/// layers, puts everything on `b` (the output is the layer after the last); `Some(0)`
-/// everything on `a`. Returns the model and the share of its tensor bytes that went to `b`.
+/// `num_gpu` counts them (llama.cpp's `n_gpu_layers`): more than the file's layers puts
+/// everything on `b` (the output is the layer after the last); `Some(0)` everything on `a`;
+/// `None` (Ollama's -1) as much as `b` holds: everything, or where `b` runs out of memory
+/// ([`ModelError::OutOfDeviceMemory`]), the last layers that fit in what it held then, fewer
+/// while it still runs out, none at the end. Returns the model and the share of its tensor
+/// bytes that went to `b`.
 pub fn load_offloaded<A: Backend, B: Backend>(
     file: Arc<GgufFile>,
     a: &Arc<A>,
@@ -183,16 +189,56 @@ pub fn load_offloaded<A: Backend, B: Backend>(
 ) -> Result<(Box<dyn Model>, f64), ModelError> {
     let arch = file.require_str("general.architecture")?;
     let n_layer = usize::try_from(file.require_u64(&format!("{arch}.block_count"))?).unwrap_or(usize::MAX);
-    match b_layers {
-        Some(0) => Ok((load_file_with(file, Arc::clone(a), opts)?, 0.0)),
-        Some(k) if k <= n_layer => {
-            let split = Arc::new(SplitBackend::new(Arc::clone(a), Arc::clone(b), Placement::last_layers(n_layer, k)));
-            let model = load_file_with(file, Arc::clone(&split), opts)?;
-            let (on_b, all) = split.loaded_bytes();
-            Ok((model, on_b as f64 / all.max(1) as f64))
+    let split = |k: usize| -> Result<(Box<dyn Model>, f64), ModelError> {
+        if k == 0 {
+            return Ok((load_file_with(Arc::clone(&file), Arc::clone(a), opts)?, 0.0));
         }
-        _ => Ok((load_file_with(file, Arc::clone(b), opts)?, 1.0)),
+        let split = Arc::new(SplitBackend::new(Arc::clone(a), Arc::clone(b), Placement::last_layers(n_layer, k)));
+        let model = load_file_with(Arc::clone(&file), Arc::clone(&split), opts)?;
+        let (on_b, all) = split.loaded_bytes();
+        Ok((model, on_b as f64 / all.max(1) as f64))
+    };
+    match b_layers {
+        Some(k) if k <= n_layer => split(k),
+        Some(_) => Ok((load_file_with(Arc::clone(&file), Arc::clone(b), opts)?, 1.0)),
+        None => {
+            let before = b.weight_bytes_held();
+            let held = match load_file_with(Arc::clone(&file), Arc::clone(b), opts) {
+                Ok(m) => return Ok((m, 1.0)),
+                Err(ModelError::OutOfDeviceMemory { held, .. }) => held,
+                Err(e) => return Err(e),
+            };
+            // What this model's weights got before the device ran out, less a margin for
+            // its cache and activations; then the last layers that fit in that.
+            let room = held.saturating_sub(before) / 8 * 7;
+            let mut k = layers_fitting(&file, n_layer, room);
+            loop {
+                match split(k) {
+                    Err(ModelError::OutOfDeviceMemory { .. }) if k > 0 => k /= 2,
+                    done => return done,
+                }
+            }
+        }
     }
+}
+
+/// How many of the last layers of `file` have tensors of at most `room` bytes in all.
+fn layers_fitting(file: &GgufFile, n_layer: usize, room: u64) -> usize {
+    let mut per_layer = vec![0u64; n_layer.min(4096)];
+    for t in &file.tensors {
+        if let Some(l) = crate::backend::split::layer_of(&t.name).and_then(|l| per_layer.get_mut(l)) {
+            *l = l.saturating_add(file.tensor_data(t).len() as u64);
+        }
+    }
+    let mut total = 0u64;
+    per_layer
+        .iter()
+        .rev()
+        .take_while(|&&b| {
+            total = total.saturating_add(b);
+            total <= room
+        })
+        .count()
 }
 
 /// Prints each op's sum and first values to stderr when `ROLLAMA_TRACE` is set, in the

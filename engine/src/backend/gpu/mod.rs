@@ -19,6 +19,7 @@ mod profile;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rollama_kernels::GgmlType;
@@ -26,7 +27,7 @@ use rollama_shaders as sh;
 use wgpu::util::DeviceExt;
 
 pub use self::device::GpuError;
-use self::device::{ensure, groups_2d, next_id, Bind, Kernel, Prequant, Recorder, Scratch, DATA_WINDOW};
+use self::device::{block_on, ensure, groups_2d, next_id, Bind, Kernel, Prequant, Recorder, Scratch, DATA_WINDOW};
 pub use self::profile::{KernelTime, Submission, Timing};
 use super::{Attention, Backend, KvShape, Rope, RopeKind, WeightSource};
 use crate::model::ModelError;
@@ -56,6 +57,20 @@ pub struct GpuWeight {
     ty: GgmlType,
     rows: usize,
     cols: usize,
+    /// Its bytes in the backend's count of weight memory, given back when it is dropped.
+    _claim: Claim,
+}
+
+/// Bytes counted against [`GpuBackend`]'s weight memory while held.
+struct Claim {
+    bytes: u64,
+    used: Arc<AtomicU64>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// Rows `row0..row0 + rows` of a weight.
@@ -111,7 +126,7 @@ pub struct GpuBackend {
     kernels: Arc<Kernels>,
     rec: Mutex<Recorder>,
     /// Bytes of the largest storage binding: the size of a weight part.
-    max_binding: std::sync::atomic::AtomicU64,
+    max_binding: AtomicU64,
     arith: sh::Arith,
     /// The kernel variants the adapter's features picked.
     variants: sh::Variants,
@@ -119,6 +134,11 @@ pub struct GpuBackend {
     gelu_table: (wgpu::Buffer, u64),
     /// Bound where a kernel's optional buffer is absent (rope's keys).
     placeholder: (wgpu::Buffer, u64),
+    /// Bytes of weights held now, over every model loaded on this backend.
+    weights_used: Arc<AtomicU64>,
+    /// The most weight bytes to hold (`ROLLAMA_GPU_MEMORY`, [`GpuBackend::set_memory_limit`]);
+    /// None: as many as the device takes.
+    weights_limit: Mutex<Option<u64>>,
 }
 
 impl GpuBackend {
@@ -241,7 +261,47 @@ impl GpuBackend {
             variants,
             gelu_table,
             placeholder,
+            weights_used: Arc::new(AtomicU64::new(0)),
+            weights_limit: Mutex::new(memory_limit_from_env()),
         })
+    }
+
+    /// Caps the bytes of weights this backend holds (None: no cap but the device's): a
+    /// load past it fails with [`ModelError::OutOfDeviceMemory`], as one past the device's
+    /// memory does, and the loader then puts fewer layers here.
+    pub fn set_memory_limit(&self, bytes: Option<u64>) {
+        *self.weights_limit.lock().unwrap_or_else(|e| e.into_inner()) = bytes;
+    }
+
+    /// Counts `bytes` of weights for `tensor`, or refuses them past the limit.
+    fn claim(&self, tensor: &str, bytes: u64) -> Result<Claim, ModelError> {
+        let limit = *self.weights_limit.lock().unwrap_or_else(|e| e.into_inner());
+        let used = self.weights_used.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let claim = Claim { bytes, used: Arc::clone(&self.weights_used) };
+        match limit {
+            Some(max) if used > max => Err(ModelError::OutOfDeviceMemory {
+                tensor: tensor.to_string(),
+                reason: format!("{used} bytes of weights would pass the limit of {max} (ROLLAMA_GPU_MEMORY)"),
+                held: used - bytes,
+            }),
+            _ => Ok(claim),
+        }
+    }
+
+    /// Runs `make` (which creates buffers) and turns the device running out of memory
+    /// meanwhile into an error instead of wgpu's panic.
+    /// `bytes` is what the buffers hold, already claimed.
+    fn allocating<T>(&self, tensor: &str, bytes: u64, make: impl FnOnce() -> T) -> Result<T, ModelError> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let made = make();
+        match block_on(scope.pop()) {
+            None => Ok(made),
+            Some(e) => Err(ModelError::OutOfDeviceMemory {
+                tensor: tensor.to_string(),
+                reason: e.to_string(),
+                held: self.weights_used.load(Ordering::Relaxed).saturating_sub(bytes),
+            }),
+        }
     }
 
     /// The adapter in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu)".
@@ -354,6 +414,22 @@ impl GpuBackend {
         }
     }
 
+    /// The weight `name`, a `rows` x `cols` matrix of `ty` (its GGUF bytes `data`, already
+    /// checked to be that size), uploaded and counted against the memory limit.
+    fn upload_matrix_as(
+        &self,
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<GpuWeight, ModelError> {
+        let claim = self.claim(name, data.len() as u64)?;
+        let parts = self.allocating(name, claim.bytes, || self.upload_matrix_parts(name, ty, rows, cols, data))?;
+        let parts = parts.map_err(|e| ModelError::tensor(name, e))?;
+        Ok(GpuWeight { parts, ty, rows, cols, _claim: claim })
+    }
+
     /// Uploads a `rows` x `cols` matrix of `ty` (its GGUF bytes `data`, already checked to be
     /// that size) in parts of at most the largest storage binding.
     fn upload_matrix_parts(
@@ -363,7 +439,7 @@ impl GpuBackend {
         rows: usize,
         cols: usize,
         data: &[u8],
-    ) -> Result<GpuWeight, String> {
+    ) -> Result<Vec<WeightPart>, String> {
         let row_bytes = ty.row_bytes(cols).ok_or("row size overflows")?;
         let max = self.max_binding.load(std::sync::atomic::Ordering::Relaxed);
         let per = usize::try_from(max / row_bytes.max(1) as u64).unwrap_or(usize::MAX).min(rows.max(1));
@@ -378,7 +454,7 @@ impl GpuBackend {
                 WeightPart { buf, id: next_id(), row0, rows: n }
             })
             .collect();
-        Ok(GpuWeight { parts, ty, rows, cols })
+        Ok(parts)
     }
 
     /// Caps the size of weight parts (tests split small matrices this way).
@@ -541,6 +617,23 @@ impl GpuBackend {
 
 /// The buffers an op writes its output's Q8 and Q8_K copies into (those of `formats`, for `len`
 /// values, from `slots`), and the kernels' `quant` flags of those.
+/// `ROLLAMA_GPU_MEMORY`: the most bytes of weights on the GPU, as a number with an optional
+/// K, M or G (powers of 1024); unset or unreadable, no limit but the device's.
+fn memory_limit_from_env() -> Option<u64> {
+    parse_bytes(&std::env::var("ROLLAMA_GPU_MEMORY").ok()?)
+}
+
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, shift) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 10),
+        (i, 'm' | 'M') => (&s[..i], 20),
+        (i, 'g' | 'G') => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
 fn quant_copies(
     device: &wgpu::Device,
     slots: &mut [Option<Scratch>; 2],
@@ -590,15 +683,16 @@ impl Backend for GpuBackend {
             let mut v = vec![0f32; info.dims[0] as usize];
             rollama_kernels::dequantize_row(info.ty, data, &mut v)
                 .map_err(|e| ModelError::tensor(&info.name, e.to_string()))?;
-            let buf = self.upload(&info.name, bytemuck::cast_slice(&v));
+            let claim = self.claim(&info.name, v.len() as u64 * 4)?;
+            let buf = self.allocating(&info.name, claim.bytes, || self.upload(&info.name, bytemuck::cast_slice(&v)))?;
             let part = WeightPart { buf, id: next_id(), row0: 0, rows: 1 };
-            return Ok(GpuWeight { parts: vec![part], ty: GgmlType::F32, rows: 1, cols: v.len() });
+            return Ok(GpuWeight { parts: vec![part], ty: GgmlType::F32, rows: 1, cols: v.len(), _claim: claim });
         }
         if !sh::get_rows_supports(info.ty as u32) {
             return Err(unsupported());
         }
         let (rows, cols) = (info.n_rows() as usize, info.row_len() as usize);
-        self.upload_matrix_parts(&info.name, info.ty, rows, cols, data).map_err(|e| ModelError::tensor(&info.name, e))
+        self.upload_matrix_as(&info.name, info.ty, rows, cols, data)
     }
 
     fn weight_dims(&self, w: &GpuWeight) -> (usize, usize) {
@@ -687,6 +781,10 @@ impl Backend for GpuBackend {
 
     fn needs_even_heads(&self) -> bool {
         true
+    }
+
+    fn weight_bytes_held(&self) -> u64 {
+        self.weights_used.load(Ordering::Relaxed)
     }
 
     fn matmul_many(&self, ws: &[&GpuWeight], x: &GpuBuf, rows: usize, outs: &mut [&mut GpuBuf]) {

@@ -369,7 +369,7 @@ impl GpuBackend {
         if need != Some(data.len()) {
             return Err(bad(format!("{} bytes for {rows} x {cols} {}", data.len(), ty.name())));
         }
-        self.upload_matrix_parts("benchmark matrix", ty, rows, cols, data).map_err(bad)
+        self.upload_matrix_as("benchmark matrix", ty, rows, cols, data)
     }
 
     /// `reps` products of `w` with the same `rows` activation rows of `x` in one submission,

@@ -712,3 +712,18 @@ fn norms_quantize_for_the_products_after_them() {
         }
     }
 }
+
+#[test]
+fn memory_limits_read_as_bytes_with_binary_suffixes() {
+    use super::parse_bytes;
+    assert_eq!(parse_bytes("1000"), Some(1000));
+    assert_eq!(parse_bytes(" 6G "), Some(6 << 30));
+    assert_eq!(parse_bytes("512m"), Some(512 << 20));
+    assert_eq!(parse_bytes("64K"), Some(64 << 10));
+    assert_eq!(parse_bytes(""), None);
+    assert_eq!(parse_bytes("G"), None);
+    assert_eq!(parse_bytes("1.5G"), None);
+    assert_eq!(parse_bytes("-1"), None);
+    assert_eq!(parse_bytes("99999999999999999999G"), None);
+    assert_eq!(parse_bytes("17179869184G"), None, "overflow");
+}
