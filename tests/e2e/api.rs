@@ -228,6 +228,13 @@ fn create_generate_and_chat_with_smollm2() {
     assert_eq!(ps["models"][0]["name"], "smollm2:latest");
     assert_eq!(ps["models"][0]["context_length"], 1000, "{ps}");
     assert_eq!(ps["models"].as_array().unwrap().len(), 1, "{ps}");
+    // A context past the model's training context is capped to it (SmolLM2: 8192), as
+    // Ollama does, rather than sizing a cache of a trillion positions.
+    let options = json!({"num_ctx": 1_000_000_000_000u64, "num_predict": 1});
+    let body = json!({"model": "smollm2", "prompt": "Hi", "options": options, "stream": false});
+    assert_eq!(post(&s, "/api/generate", body).0, 200);
+    let (_, ps) = call("GET", &s.url("/api/ps"), None);
+    assert_eq!(serde_json::from_str::<Value>(&ps).unwrap()["models"][0]["context_length"], 8192, "{ps}");
     let (code, v) = post(&s, "/api/generate", json!({"model": "smollm2", "keep_alive": 0}));
     assert_eq!((code, v["done_reason"].clone()), (200, json!("unload")));
     let (_, ps) = call("GET", &s.url("/api/ps"), None);

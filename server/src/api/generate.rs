@@ -286,7 +286,9 @@ impl Job {
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= model.hparams().n_vocab) {
             return Err(ApiError::bad_request(format!("context holds token id {bad}, outside the vocabulary")));
         }
-        let n_ctx = self.c.opts.num_ctx;
+        // No more than the model was trained for, as Ollama caps num_ctx: a larger cache
+        // only costs memory (and a hostile num_ctx would size it without bound).
+        let n_ctx = self.c.opts.num_ctx.min(model.hparams().n_ctx_train);
         let num_keep = self.c.opts.num_keep;
         // A prompt that does not fit (with room for one token) keeps its first num_keep tokens
         // and its end, as Ollama cuts it.

@@ -52,8 +52,14 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
             .and_then(|g| g.get_str("tokenizer.chat_template").ok().flatten().map(str::to_string));
         ChatFormat::detect(file_template.as_deref())
     };
-    let mut chat =
-        Chat { model: &*model, session: model.new_session(opts.num_ctx), opts, format, turns: 0, verbose: a.verbose };
+    let mut chat = Chat {
+        model: &*model,
+        session: model.new_session(opts.num_ctx.min(model.hparams().n_ctx_train)),
+        opts,
+        format,
+        turns: 0,
+        verbose: a.verbose,
+    };
     match a.prompt {
         Some(prompt) => {
             chat.turn(a.system.as_deref(), &prompt)?;
