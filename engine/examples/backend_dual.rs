@@ -70,8 +70,8 @@ impl Backend for Dual {
         self.c.write(&mut x.0, data);
         self.g.write(&mut x.1, data);
     }
-    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv {
-        (self.c.kv_cache(layers, n_ctx), self.g.kv_cache(layers, n_ctx))
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Result<Self::Kv, ModelError> {
+        Ok((self.c.kv_cache(layers, n_ctx)?, self.g.kv_cache(layers, n_ctx)?))
     }
     fn get_rows(&self, t: &Self::Weight, ids: &[u32], out: &mut Self::Buf) {
         self.c.get_rows(&t.0, ids, &mut out.0);

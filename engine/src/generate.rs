@@ -322,9 +322,9 @@ pub fn generate_with(
             }
             sequence.drain(keep..keep + discard);
             sequence.push(id);
-            let mut fresh = model.new_session(n_ctx);
-            next = feed(&mut fresh, &sequence)?;
-            *session = fresh;
+            // Refilled from position 0 in the same cache: its memory is already there.
+            session.truncate(0);
+            next = feed(session, &sequence)?;
             continue;
         }
         if known {

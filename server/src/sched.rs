@@ -344,8 +344,9 @@ impl SchedulerInner {
 
 impl Lease {
     /// A session for `tokens`, reusing the cached one's common prefix. Returns the session
-    /// and how many leading tokens it already holds.
-    pub fn session_for(&self, tokens: &[u32], n_ctx: usize) -> (Session, usize) {
+    /// and how many leading tokens it already holds; an error where a new one's cache does
+    /// not fit in memory.
+    pub fn session_for(&self, tokens: &[u32], n_ctx: usize) -> Result<(Session, usize), ModelError> {
         let cached = {
             let mut st = self.loaded.state.lock().unwrap();
             st.n_ctx = Some(n_ctx);
@@ -360,10 +361,10 @@ impl Lease {
                 // A cache with sliding-window rings may not be able to go back that far and
                 // then forgets more: what it still holds is its position, not `common`.
                 let kept = session.pos();
-                return (session, kept);
+                return Ok((session, kept));
             }
         }
-        (self.loaded.model.new_session(n_ctx), 0)
+        Ok((self.loaded.model.try_new_session(n_ctx)?, 0))
     }
 
     /// Keeps a finished sequence for the next request.

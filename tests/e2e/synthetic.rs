@@ -458,3 +458,24 @@ fn a_split_decode_step_copies_only_at_the_boundary() {
         assert_eq!((values, copies), (rows * spec.n_embd as u64, rows), "{}", spec.arch);
     }
 }
+
+/// A context whose cache cannot exist is an error when the session is made, on every
+/// backend, not an aborted process: past the address space, past the machine's memory, past
+/// the GPU's largest binding. A session that fits still works afterwards.
+#[test]
+fn a_session_too_large_for_memory_is_an_error() {
+    let m = load(&llama()).unwrap();
+    for n_ctx in [usize::MAX, 1 << 50] {
+        let err = m.try_new_session(n_ctx).err().expect("refused");
+        assert!(matches!(err, ModelError::ContextTooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("KV cache"), "{err}");
+    }
+    assert!(m.try_new_session(64).is_ok());
+    let Ok(gpu) = rollama_engine::backend::GpuBackend::new() else { return };
+    let file = Arc::new(GgufFile::from_bytes(write(&llama())).expect("the writer's output parses"));
+    let g = model::load_file(file, Arc::new(gpu)).expect("loads on the GPU");
+    let err = g.try_new_session(1 << 40).err().expect("refused");
+    assert!(matches!(err, ModelError::OutOfDeviceMemory { .. }), "{err}");
+    let mut s = g.try_new_session(64).expect("a small one fits");
+    assert!(g.forward_greedy(&mut s, &prompt()).unwrap().is_some());
+}

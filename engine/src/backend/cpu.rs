@@ -115,8 +115,20 @@ impl Backend for CpuBackend {
         x[..data.len()].copy_from_slice(data);
     }
 
-    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> CpuKv {
-        CpuKv {
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Result<CpuKv, ModelError> {
+        // The whole cache is sized before any of it is allocated: a size past the machine's
+        // memory (or past the address space) is an error, not an aborted process. Pages are
+        // zeroed lazily, so a large cache that fits costs only what is filled.
+        let bytes = layers.iter().try_fold(0u64, |sum, s| {
+            let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1) as u64;
+            slots.checked_mul((s.k_width + s.v_width) as u64)?.checked_mul(2)?.checked_add(sum)
+        });
+        let limit = host_memory().unwrap_or(isize::MAX as u64).min(isize::MAX as u64);
+        match bytes {
+            Some(b) if b <= limit => {}
+            _ => return Err(ModelError::ContextTooLarge { n_ctx, bytes, limit }),
+        }
+        Ok(CpuKv {
             layers: layers
                 .iter()
                 .map(|s| {
@@ -130,7 +142,7 @@ impl Backend for CpuBackend {
                     }
                 })
                 .collect(),
-        }
+        })
     }
 
     fn get_rows(&self, table: &CpuWeight, ids: &[u32], out: &mut Vec<f32>) {
@@ -332,6 +344,16 @@ impl Backend for CpuBackend {
         out.clear();
         out.extend_from_slice(&x[..len]);
     }
+}
+
+/// Bytes of memory and swap this machine has (Linux's `/proc/meminfo`), or None elsewhere.
+fn host_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = info.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    };
+    Some((kib("MemTotal:")? + kib("SwapTotal:").unwrap_or(0)).saturating_mul(1024))
 }
 
 /// Elements per piece when an elementwise op is split over the pool (a multiple of 256, so

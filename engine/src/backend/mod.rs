@@ -100,8 +100,9 @@ pub trait Backend: Send + Sync + 'static {
     /// far (activations that arrive from another backend).
     fn write(&self, x: &mut Self::Buf, data: &[f32]);
 
-    /// A KV cache for `n_ctx` positions with one entry per layer.
-    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv;
+    /// A KV cache for `n_ctx` positions with one entry per layer, or an error where the
+    /// memory for it is not there (a context no cache of this backend can hold).
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Result<Self::Kv, crate::model::ModelError>;
 
     /// out[t] = table row ids[t], dequantized. `out` is [ids.len(), row_len].
     fn get_rows(&self, table: &Self::Weight, ids: &[u32], out: &mut Self::Buf);

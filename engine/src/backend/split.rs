@@ -565,12 +565,12 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
         on!(home(x), self.write_on(x, data))
     }
 
-    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Self::Kv {
-        SplitKv {
-            a: self.a.kv_cache(&self.kv_shapes(layers, Side::A), n_ctx),
-            b: self.b.kv_cache(&self.kv_shapes(layers, Side::B), n_ctx),
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Result<Self::Kv, ModelError> {
+        Ok(SplitKv {
+            a: self.a.kv_cache(&self.kv_shapes(layers, Side::A), n_ctx)?,
+            b: self.b.kv_cache(&self.kv_shapes(layers, Side::B), n_ctx)?,
             shapes: layers.to_vec(),
-        }
+        })
     }
 
     fn get_rows(&self, table: &Self::Weight, ids: &[u32], out: &mut Self::Buf) {

@@ -439,11 +439,11 @@ impl<A: Architecture> Model for AsModel<A> {
         &self.0.common().tokenizer
     }
 
-    fn new_session(&self, n_ctx: usize) -> Session {
+    fn try_new_session(&self, n_ctx: usize) -> Result<Session, ModelError> {
         let c = self.0.common();
         let n_ctx = n_ctx.max(1);
         let ring = c.kv_shapes.iter().filter_map(|s| s.window).any(|w| w < n_ctx);
-        Session { pos: 0, n_ctx, ring, state: Box::new(c.backend.kv_cache(&c.kv_shapes, n_ctx)) }
+        Ok(Session { pos: 0, n_ctx, ring, state: Box::new(c.backend.kv_cache(&c.kv_shapes, n_ctx)?) })
     }
 
     fn forward(&self, session: &mut Session, tokens: &[u32], logits: Logits) -> Result<Vec<f32>, ModelError> {
@@ -481,7 +481,7 @@ impl<A: Architecture> Model for AsModel<A> {
 
     fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         let d = self.0.common().hp.n_embd;
-        let mut session = self.new_session(tokens.len());
+        let mut session = self.try_new_session(tokens.len())?;
         self.check(&session, tokens)?;
         // The mean over the tokens of the final hidden states (after the output norm).
         let mut sum = vec![0f64; d];

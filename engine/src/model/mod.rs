@@ -61,6 +61,8 @@ pub enum ModelError {
     /// The device could not hold `tensor`; `held` bytes of weights were on it just before.
     #[error("tensor {tensor:?}: out of GPU memory ({reason})")]
     OutOfDeviceMemory { tensor: String, reason: String, held: u64 },
+    #[error("a context of {n_ctx} tokens needs {} of KV cache, more than the {limit} bytes of memory", bytes.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes")))]
+    ContextTooLarge { n_ctx: usize, bytes: Option<u64>, limit: u64 },
     #[error("{0} is not supported by this model")]
     Unsupported(&'static str),
 }
@@ -118,8 +120,16 @@ pub enum Logits {
 pub trait Model: Send + Sync {
     fn hparams(&self) -> &Hparams;
     fn tokenizer(&self) -> &Tokenizer;
-    /// A new empty sequence that can hold `n_ctx` tokens.
-    fn new_session(&self, n_ctx: usize) -> Session;
+    /// A new empty sequence that can hold `n_ctx` tokens, or an error where its cache does
+    /// not fit in memory.
+    fn try_new_session(&self, n_ctx: usize) -> Result<Session, ModelError>;
+    /// [`Model::try_new_session`] for tools and tests.
+    ///
+    /// # Panics
+    /// Where the cache does not fit; a server uses `try_new_session`.
+    fn new_session(&self, n_ctx: usize) -> Session {
+        self.try_new_session(n_ctx).unwrap_or_else(|e| panic!("a session of {n_ctx} tokens: {e}"))
+    }
     /// Feeds `tokens` at the session's position and returns the logits asked for.
     fn forward(&self, session: &mut Session, tokens: &[u32], logits: Logits) -> Result<Vec<f32>, ModelError>;
     /// Feeds `tokens` and returns the greedy choice after the last one: the first of its

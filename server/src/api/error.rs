@@ -41,7 +41,7 @@ impl From<rollama_engine::model::ModelError> for ApiError {
     fn from(e: rollama_engine::model::ModelError) -> ApiError {
         use rollama_engine::model::ModelError as M;
         match e {
-            M::TokenOutOfRange { .. } => ApiError::bad_request(e.to_string()),
+            M::TokenOutOfRange { .. } | M::ContextTooLarge { .. } => ApiError::bad_request(e.to_string()),
             _ => ApiError::internal(e.to_string()),
         }
     }

@@ -297,7 +297,7 @@ impl Job {
             let drop = tokens.len() - (n_ctx - 1);
             tokens.drain(keep..keep + drop);
         }
-        let (mut session, cached) = lease.session_for(&tokens, n_ctx);
+        let (mut session, cached) = lease.session_for(&tokens, n_ctx)?;
         let mut gen_opts = self.c.opts.generate_options();
         gen_opts.format = self.c.format.clone();
         gen_opts.shift = self.c.shift;

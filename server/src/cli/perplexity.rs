@@ -50,7 +50,7 @@ pub fn run(a: PerplexityArgs) -> Result<(), CliError> {
         if let Some(bos) = bos {
             chunk[0] = bos;
         }
-        let mut session = model.new_session(a.ctx);
+        let mut session = model.try_new_session(a.ctx)?;
         let logits = model.forward(&mut session, &chunk, Logits::From(first))?;
         // Only rows first.. come back (the projection onto a large vocabulary is costly):
         // returned row j is chunk row first + j, which predicts token first + j + 1.

@@ -54,7 +54,7 @@ pub fn run(a: RunArgs) -> Result<(), CliError> {
     };
     let mut chat = Chat {
         model: &*model,
-        session: model.new_session(opts.num_ctx.min(model.hparams().n_ctx_train)),
+        session: model.try_new_session(opts.num_ctx.min(model.hparams().n_ctx_train))?,
         opts,
         format,
         turns: 0,

@@ -716,23 +716,40 @@ impl Backend for GpuBackend {
         self.queue.write_buffer(&x.buf, 0, bytemuck::cast_slice(data));
     }
 
-    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> GpuKv {
-        let layers = layers
-            .iter()
-            .map(|s| {
-                let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
-                assert!(s.k_width % 2 == 0 && s.v_width % 2 == 0, "cache rows are packed in f16 pairs");
-                GpuKvLayer {
-                    k: self.storage((slots * s.k_width * 2) as u64),
-                    v: self.storage((slots * s.v_width * 2) as u64),
-                    ids: (next_id(), next_id()),
-                    k_width: s.k_width,
-                    v_width: s.v_width,
-                    slots,
-                }
-            })
-            .collect();
-        GpuKv { layers }
+    fn kv_cache(&self, layers: &[KvShape], n_ctx: usize) -> Result<GpuKv, ModelError> {
+        // Each layer's keys and values are one binding each: past the largest binding, or
+        // past the device's memory, the context does not fit here.
+        let max = self.max_binding.load(Ordering::Relaxed);
+        let mut total = 0u64;
+        for s in layers {
+            let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1) as u64;
+            let widest = s.k_width.max(s.v_width) as u64;
+            let layer =
+                slots.checked_mul(widest * 2).filter(|&b| b <= max).ok_or_else(|| ModelError::OutOfDeviceMemory {
+                    tensor: "KV cache".into(),
+                    reason: format!("{n_ctx} positions of {widest} values exceed the largest binding of {max} bytes"),
+                    held: self.weights_used.load(Ordering::Relaxed),
+                })?;
+            total = total.saturating_add(layer * 2);
+        }
+        let layers = self.allocating("KV cache", total, || {
+            layers
+                .iter()
+                .map(|s| {
+                    let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
+                    assert!(s.k_width % 2 == 0 && s.v_width % 2 == 0, "cache rows are packed in f16 pairs");
+                    GpuKvLayer {
+                        k: self.storage((slots * s.k_width * 2) as u64),
+                        v: self.storage((slots * s.v_width * 2) as u64),
+                        ids: (next_id(), next_id()),
+                        k_width: s.k_width,
+                        v_width: s.v_width,
+                        slots,
+                    }
+                })
+                .collect()
+        })?;
+        Ok(GpuKv { layers })
     }
 
     fn get_rows(&self, table: &GpuWeight, ids: &[u32], out: &mut GpuBuf) {

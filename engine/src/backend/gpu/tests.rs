@@ -465,8 +465,8 @@ fn attention_with(
     let n_ctx = batches.iter().sum::<usize>().max(64);
     let shape = [KvShape { k_width: kw, v_width: kw, window }];
     let c = cpu();
-    let mut ckv = c.kv_cache(&shape, n_ctx);
-    let mut gkv = g.kv_cache(&shape, n_ctx);
+    let mut ckv = c.kv_cache(&shape, n_ctx).unwrap();
+    let mut gkv = g.kv_cache(&shape, n_ctx).unwrap();
     let mut pos = 0;
     for (i, &rows) in batches.iter().enumerate() {
         let (q, k, v) = (rng.vec(rows * qw), rng.vec(rows * kw), rng.vec(rows * kw));
@@ -627,7 +627,7 @@ fn fused_ops_equal_their_parts() {
         let a = Attention { n_head, n_head_kv, head_dim: hd, scale: 0.125, window: Some(8), softcap: None };
         let (kw, qw) = (n_head_kv * hd, n_head * hd);
         let shape = [KvShape { k_width: kw, v_width: kw, window: Some(8) }];
-        let (mut ckv, mut gkv) = (c.kv_cache(&shape, 64), g.kv_cache(&shape, 64));
+        let (mut ckv, mut gkv) = (c.kv_cache(&shape, 64).unwrap(), g.kv_cache(&shape, 64).unwrap());
         let mut pos = 0;
         for rows in [10, 1, 1, 1, 1] {
             let (q, k, v) = (rng.vec(rows * qw), rng.vec(rows * kw), rng.vec(rows * kw));
