@@ -262,3 +262,24 @@ fn server_loads_num_gpu_layers_on_the_gpu() {
     assert!(shares[1] > 0.15 && shares[1] < 0.34, "one instance a third on the GPU: {ps}");
     assert_eq!(shares[2], 1.0, "one instance on the GPU: {ps}");
 }
+
+/// Every row's logits of a 130-token Gemma 3 prompt on the GPU: 130 rows of its 262k-word
+/// vocabulary pass lavapipe's largest binding (128 MiB), so the head projects them in groups
+/// that fit, which must give the CPU's logits (to the bit with f64 steps).
+#[test]
+fn gemma3_logits_of_every_row_pass_the_largest_binding() {
+    let Some(g) = gpu() else { return };
+    let path = model_path(model_for_reference("gemma3-270m"));
+    let gm = model::load(&path, Arc::clone(&g)).unwrap();
+    let cm = model::load(&path, Arc::new(CpuBackend::new(2))).unwrap();
+    let tokens: Vec<u32> = (0..130).map(|i| 1000 + 7 * i).collect();
+    let all = |m: &dyn Model| m.forward(&mut m.new_session(256), &tokens, Logits::All).unwrap();
+    let (gl, cl) = (all(gm.as_ref()), all(cm.as_ref()));
+    assert_eq!(gl.len(), 130 * gm.hparams().n_vocab);
+    if g.arith() == Arith::F64 {
+        assert!(gl == cl, "the GPU's logits differ from the CPU's");
+    } else {
+        let worst = gl.iter().zip(&cl).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst < 0.5, "logits differ by {worst}");
+    }
+}

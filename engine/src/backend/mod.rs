@@ -119,6 +119,12 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// The most f32 values one buffer may hold (a GPU's largest storage binding), None for
+    /// any; a model splits its largest outputs (a batch's logits) to stay within it.
+    fn max_buffer_len(&self) -> Option<usize> {
+        None
+    }
+
     /// Bytes of weights this backend holds in device memory now, over every model loaded on
     /// it (0 for one that holds them in host memory).
     fn weight_bytes_held(&self) -> u64 {

@@ -596,6 +596,13 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
         self.a.needs_even_heads() || self.b.needs_even_heads()
     }
 
+    fn max_buffer_len(&self) -> Option<usize> {
+        match (self.a.max_buffer_len(), self.b.max_buffer_len()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn weight_bytes_held(&self) -> u64 {
         self.a.weight_bytes_held() + self.b.weight_bytes_held()
     }

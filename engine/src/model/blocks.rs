@@ -302,12 +302,20 @@ impl<B: Backend> Head<B> {
         host
     }
 
-    /// The logits of rows `first..s.n` of the residual stream, `[s.n - first, n_vocab]`.
+    /// The logits of rows `first..s.n` of the residual stream, `[s.n - first, n_vocab]`,
+    /// projected in groups of rows whose logits fit one of the backend's buffers (a GPU's
+    /// largest binding holds 128 rows of a 262k vocabulary on lavapipe).
     pub fn logits(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>, first: usize) -> Vec<f32> {
-        let mut host = Vec::new();
-        let rows = s.n.saturating_sub(first);
-        if let Some(out) = self.project(be, hp, tok_embd, s, first) {
-            be.read(out, rows * hp.n_vocab, &mut host);
+        let per = be.max_buffer_len().map_or(usize::MAX, |max| (max / hp.n_vocab.max(1)).max(1));
+        let (mut host, mut part) = (Vec::new(), Vec::new());
+        let mut row = first;
+        while row < s.n {
+            let end = row.saturating_add(per).min(s.n);
+            if let Some(out) = self.project(be, hp, tok_embd, s, row, end) {
+                be.read(out, (end - row) * hp.n_vocab, &mut part);
+                host.extend_from_slice(&part);
+            }
+            row = end;
         }
         host
     }
@@ -315,12 +323,12 @@ impl<B: Backend> Head<B> {
     /// The greedy choice after the last row: the first of its largest logits, NaNs ignored
     /// (`sampler::argmax`), picked by the backend so that only the id is read back.
     pub fn greedy(&self, be: &B, hp: &Hparams, tok_embd: &B::Weight, s: &mut Scratch<B>) -> Option<u32> {
-        let out = self.project(be, hp, tok_embd, s, s.n.checked_sub(1)?)?;
+        let out = self.project(be, hp, tok_embd, s, s.n.checked_sub(1)?, s.n)?;
         be.argmax(out, 1, hp.n_vocab).first().copied()
     }
 
-    /// Normalizes rows `first..s.n` and projects them to the vocabulary: the logits, on the
-    /// backend, `[s.n - first, n_vocab]`. Only those rows are projected: with vocabularies
+    /// Normalizes rows `first..end` and projects them to the vocabulary: the logits, on the
+    /// backend, `[end - first, n_vocab]`. Only those rows are projected: with vocabularies
     /// of 150k-260k words the projection is the costliest op of a forward pass.
     fn project<'s>(
         &self,
@@ -329,11 +337,12 @@ impl<B: Backend> Head<B> {
         tok_embd: &B::Weight,
         s: &'s mut Scratch<B>,
         first: usize,
+        end: usize,
     ) -> Option<&'s B::Buf> {
-        if first >= s.n {
+        if first >= end || end > s.n {
             return None;
         }
-        let rows = s.n - first;
+        let rows = end - first;
         let d = hp.n_embd;
         be.copy_rows(&s.x, first, &mut s.h, 0, rows, d);
         be.rms_norm(&s.h, &self.norm, hp.rms_eps, rows, d, &mut s.o);

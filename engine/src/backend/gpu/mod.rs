@@ -804,6 +804,10 @@ impl Backend for GpuBackend {
         self.weights_used.load(Ordering::Relaxed)
     }
 
+    fn max_buffer_len(&self) -> Option<usize> {
+        usize::try_from(self.max_binding.load(Ordering::Relaxed) / 4).ok()
+    }
+
     fn matmul_many(&self, ws: &[&GpuWeight], x: &GpuBuf, rows: usize, outs: &mut [&mut GpuBuf]) {
         if rows == 0 {
             return;
