@@ -322,18 +322,13 @@ fn model_bench(g: &Arc<GpuBackend>, path: &std::path::Path, a: &Args, copy: f64)
         kernel_split(g, &*model, a.steps).map_err(|e| e.to_string())?;
     }
     println!("| model | test | t/s | bound t/s | of bound |\n| --- | ---: | ---: | ---: | ---: |");
-    let mut rng = Rng::new(7);
-    for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {
-        if n == 0 {
-            continue;
-        }
-        let r = measure(&*model, test, a.reps, &mut rng).map_err(|e| e.to_string())?;
+    pp_tg(&*model, a, |test, label, r| {
         let (b, of) = match test {
             Test::Tg(_) => (format!("{bound:.1}"), format!("{:.0}%", 100.0 * r.mean / bound)),
             Test::Pp(_) => (String::new(), String::new()),
         };
-        println!("| {name} | {label}{n} | {:.2} ± {:.2} | {b} | {of} |", r.mean, r.stddev);
-    }
+        println!("| {name} | {label} | {:.2} ± {:.2} | {b} | {of} |", r.mean, r.stddev);
+    })?;
     let n_layer = model.hparams().n_layer;
     drop(model);
     offload_bench(g, path, a, a.num_gpu.unwrap_or(n_layer / 2), &name)
@@ -357,13 +352,23 @@ fn offload_bench(
         model::load_offloaded(file, &cpu, g, Some(layers), &Default::default()).map_err(|e| e.to_string())?;
     println!("partial offload: {} ({:.0}% of the weights on the GPU)", model.backend_name(), share * 100.0);
     println!("| model | layers on the GPU | test | t/s |\n| --- | ---: | ---: | ---: |");
+    pp_tg(&*model, a, |_, label, r| println!("| {name} | {layers} | {label} | {:.2} ± {:.2} |", r.mean, r.stddev))
+}
+
+/// Measures the pp and tg tests the flags ask for (a count of 0 skips one) and hands each
+/// result to `row` with its label ("pp512").
+fn pp_tg(
+    model: &dyn Model,
+    a: &Args,
+    mut row: impl FnMut(Test, &str, &rollama_engine::bench::Rate),
+) -> Result<(), String> {
     let mut rng = Rng::new(7);
     for (n, test, label) in [(a.pp, Test::Pp(a.pp), "pp"), (a.tg, Test::Tg(a.tg), "tg")] {
         if n == 0 {
             continue;
         }
-        let r = measure(&*model, test, a.reps, &mut rng).map_err(|e| e.to_string())?;
-        println!("| {name} | {layers} | {label}{n} | {:.2} ± {:.2} |", r.mean, r.stddev);
+        let r = measure(model, test, a.reps, &mut rng).map_err(|e| e.to_string())?;
+        row(test, &format!("{label}{n}"), &r);
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ impl Backend for CpuBackend {
         // memory (or past the address space) is an error, not an aborted process. Pages are
         // zeroed lazily, so a large cache that fits costs only what is filled.
         let bytes = layers.iter().try_fold(0u64, |sum, s| {
-            let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1) as u64;
+            let slots = s.slots(n_ctx) as u64;
             slots.checked_mul((s.k_width + s.v_width) as u64)?.checked_mul(2)?.checked_add(sum)
         });
         let limit = host_memory().unwrap_or(isize::MAX as u64).min(isize::MAX as u64);
@@ -132,7 +132,7 @@ impl Backend for CpuBackend {
             layers: layers
                 .iter()
                 .map(|s| {
-                    let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
+                    let slots = s.slots(n_ctx);
                     CpuKvLayer {
                         k: vec![f16::ZERO; slots * s.k_width],
                         v: vec![f16::ZERO; slots * s.v_width],

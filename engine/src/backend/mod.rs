@@ -75,6 +75,14 @@ pub struct KvShape {
     pub window: Option<usize>,
 }
 
+impl KvShape {
+    /// Positions the layer's cache holds for a context of `n_ctx`: all of them, or a
+    /// sliding window's ring (at least one).
+    pub fn slots(&self, n_ctx: usize) -> usize {
+        self.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1)
+    }
+}
+
 /// What one backend must compute. Every op is given explicit row counts and widths; a
 /// backend may check them and panic only on a programming error (a mismatch between an
 /// architecture and the buffers it allocated), never on user input, which the model

@@ -257,6 +257,11 @@ macro_rules! on {
     };
 }
 
+/// The smaller of two optional limits (None: no limit).
+fn tighter(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    a.into_iter().chain(b).min()
+}
+
 fn side_of_weight<A: Backend, B: Backend>(w: &SplitWeight<A, B>) -> Side {
     match w {
         SplitWeight::A(_) => Side::A,
@@ -586,10 +591,7 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
     }
 
     fn max_head_dim(&self) -> Option<usize> {
-        match (self.a.max_head_dim(), self.b.max_head_dim()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        tighter(self.a.max_head_dim(), self.b.max_head_dim())
     }
 
     fn needs_even_heads(&self) -> bool {
@@ -597,10 +599,7 @@ impl<A: Backend, B: Backend> Backend for SplitBackend<A, B> {
     }
 
     fn max_buffer_len(&self) -> Option<usize> {
-        match (self.a.max_buffer_len(), self.b.max_buffer_len()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        tighter(self.a.max_buffer_len(), self.b.max_buffer_len())
     }
 
     fn weight_bytes_held(&self) -> u64 {

@@ -121,7 +121,7 @@ impl Options {
         LoadOptions {
             rope_freq_base: set(self.rope_frequency_base),
             rope_freq_scale: set(self.rope_frequency_scale),
-            // Negative (Ollama's default -1): as many as fit, which here is all.
+            // Negative (Ollama's default -1): as many as fit (`model::load_offloaded`).
             gpu_layers: usize::try_from(self.num_gpu).ok(),
         }
     }

@@ -722,7 +722,7 @@ impl Backend for GpuBackend {
         let max = self.max_binding.load(Ordering::Relaxed);
         let mut total = 0u64;
         for s in layers {
-            let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1) as u64;
+            let slots = s.slots(n_ctx) as u64;
             let widest = s.k_width.max(s.v_width) as u64;
             let layer =
                 slots.checked_mul(widest * 2).filter(|&b| b <= max).ok_or_else(|| ModelError::OutOfDeviceMemory {
@@ -736,7 +736,7 @@ impl Backend for GpuBackend {
             layers
                 .iter()
                 .map(|s| {
-                    let slots = s.window.map_or(n_ctx, |w| w.min(n_ctx)).max(1);
+                    let slots = s.slots(n_ctx);
                     assert!(s.k_width % 2 == 0 && s.v_width % 2 == 0, "cache rows are packed in f16 pairs");
                     GpuKvLayer {
                         k: self.storage((slots * s.k_width * 2) as u64),
