@@ -158,8 +158,8 @@ fn gemm_matches_avx2_dot_bit_for_bit() {
     for ty in GEMM_TYPES {
         let (s, f) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap());
         let gemm = f.gemm.unwrap_or_else(|| panic!("{ty}: no AVX-512 gemm installed"));
-        // Row counts around the tile height of four, so every remainder tile runs.
-        for rows in [1, 2, 3, 4, 5, 6, 7, 9, 13] {
+        // Row counts around the panel height of sixteen, so every partial panel runs.
+        for rows in [1, 2, 3, 5, 13, 15, 16, 17, 31, 33] {
             for n in lengths(ty) {
                 let w = weights(&mut rng, ty, rows * n);
                 let (wb, ab) = (ty.row_bytes(n).unwrap(), s.act.row_bytes(n).unwrap());
@@ -182,8 +182,8 @@ fn gemm_matches_avx2_dot_bit_for_bit() {
     }
 }
 
-/// Many activation groups and more weight rows than one unpacked row block holds (the gemm
-/// unpacks 256 KiB of weights at a time): every output still equals the row kernel's.
+/// Many activation groups and more weight rows than one interleaved row block holds (the gemm
+/// interleaves 256 KiB of weights at a time): every output still equals the row kernel's.
 #[test]
 fn gemm_over_row_blocks_and_activation_groups_matches_avx2_dot() {
     if !have_avx512() {
@@ -193,7 +193,8 @@ fn gemm_over_row_blocks_and_activation_groups_matches_avx2_dot() {
     let mut rng = Rng::new(517);
     for ty in GEMM_TYPES {
         let (s, gemm) = (avx2.get(ty).unwrap(), avx512.get(ty).unwrap().gemm.unwrap());
-        // 128 blocks a row: 51 rows fill a row block, so 130 rows take three, the last partial.
+        // 128 blocks a row: three panels of 16 rows fill a row block, so 130 rows take three,
+        // the last with a partial panel.
         let (rows, cols, n) = (130, 128 * 32, 14);
         let (wb, ab) = (ty.row_bytes(cols).unwrap(), s.act.row_bytes(cols).unwrap());
         let w = weights(&mut rng, ty, rows * cols);
@@ -462,7 +463,7 @@ fn gemm_matmul_timing() {
         k.gemm = None;
     }
     for ty in GEMM_TYPES {
-        for (rows, cols, n) in [(896, 896, 32), (896, 4864, 32), (4864, 896, 32)] {
+        for (rows, cols, n) in [(896, 896, 32), (896, 4864, 32), (4864, 896, 32), (896, 896, 128)] {
             let w = weights(&mut rng, ty, rows * cols);
             let view = WeightView::new(ty, rows, cols, &w).unwrap();
             let x = activations(&mut rng, n * cols);

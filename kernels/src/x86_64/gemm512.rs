@@ -1,24 +1,29 @@
 //! Register-tiled AVX-512 VNNI GEMM for the 32-element block formats (Q4_0, Q4_1, Q5_0, Q8_0):
-//! a tile of up to four weight rows times four activation rows per pass over the blocks, every
-//! output bit-identical to `avx512::vec_dot_*` (and so to the AVX2 kernels).
+//! panels of sixteen weight rows times pairs of activation rows, every output bit-identical to
+//! `avx512::vec_dot_*` (and so to the AVX2 kernels).
 //!
-//! The float work of one output is that of the row kernels: per block, eight i32 lanes (each the
-//! exact sum of four neighbouring products) are converted to f32 and folded into an 8-lane
-//! accumulator by one FMA with `d_w * d_a`, blocks in order, then `hsum`; Q4_1 adds its `m * s`
-//! terms, summed by FMA in block order, at the end. Here two outputs share a 512-bit accumulator
-//! (activation rows `2h` and `2h + 1` in its low and high halves), so a tile of 4 x 4 outputs
-//! lives in eight registers.
+//! The float work of one output is that of the row kernels: per block, eight i32 lanes (lane
+//! `g` the exact sum of the products of elements `4g..4g + 4`) are converted to f32 and folded
+//! into an 8-lane accumulator by one FMA with `d_w * d_a`, blocks in order, then `hsum`; Q4_1
+//! adds its `m * s` terms, summed by FMA in block order, at the end.
 //!
-//! The integer work is reorganized, exactly: each weight block is unpacked once per tile into
-//! unsigned bytes `u = w + off` (nibbles as stored; Q5_0's fifth bit adds 16; Q8_0 flips the
-//! sign bit), duplicated in both halves, and `vpdpbusd` multiplies it by the signed activations
-//! directly. That sums `(w + off) * a = w * a + off * a`, so the accumulator starts at
-//! `-off * (sum of the four activations)` per lane, computed once per activation block when the
-//! four activation rows are packed: the lane then ends at the same exact integer as before.
+//! Here the lanes are turned sideways: a panel's weights are interleaved so that 32-bit lane
+//! `r` of vector `g` holds row `r`'s elements `4g..4g + 4`, and `vpdpbusd` against the
+//! activation's four bytes of group `g` (broadcast) gives lane `g` of sixteen outputs at once.
+//! An output's eight lanes then live in eight accumulators, one per `g`, and the scale product
+//! is one multiply for sixteen rows. Per block and sixteen outputs that is 8 `vpdpbusd`, 8
+//! conversions, 8 FMAs and 1 multiply, where a register of two outputs' eight lanes each (the
+//! layout of the row kernels) needs 8 multiplies more; no lane shuffling is left, and `hsum`
+//! becomes vertical adds in its order.
 //!
-//! Packing happens once per call (the call covers a chunk of weight rows), into a per-thread
-//! buffer laid out in the order the tile loop reads it: per block, both activation pairs' bytes,
-//! start values, scale vectors and (Q4_1) the `s` fields.
+//! The integer work is reorganized, exactly: the weights are unsigned bytes `u = w + off`
+//! (nibbles as stored; Q5_0's fifth bit adds 16; Q8_0 flips the sign bit), `vpdpbusd`
+//! multiplies them by the signed activations directly, which sums `w * a + off * a`, so each
+//! lane starts at `-off * (sum of the four activations)`: it then ends at the same exact
+//! integer as the row kernel's.
+//!
+//! Weights are interleaved once per call for a block of rows (the call covers a chunk of weight
+//! rows), activations once per group of four rows and row block, into per-thread buffers.
 //!
 //! `vec_dot_q4_k_x4_gemm` is the AVX-512 version of the Q4_K kernel in llama.cpp's repacked gemm
 //! order that the engine runs for prompts (one weight row, four activation rows).
@@ -30,23 +35,37 @@ use super::avx2::{ld128, ld256};
 use crate::quant::q4_k::scales_mins;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8K, BlockQ8_0, BlockQ8_1};
 
-/// Four activation rows' block `i`, in the tile loop's layout.
+/// Rows per panel: one per 32-bit lane.
+const PANEL: usize = 16;
+
+/// One block of a panel: vector `g` holds elements `4g..4g + 4` of the sixteen rows as unsigned
+/// bytes (row `r` in lane `r`), then the rows' scales and (Q4_1) minimums as f32.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Packed {
-    /// Rows `2h` (low half) and `2h + 1` (high half), 32 signed bytes each.
-    qs: [__m512i; 2],
-    /// `-off * (sum of each lane's four bytes of qs)`: where `vpdpbusd` starts.
-    init: [__m512i; 2],
-    /// The activation scales as f32, eight lanes per row.
-    d: [__m512; 2],
-    /// Q4_1 only: the `s` field of row `t` in lanes `4r + t` (any `r`).
-    s: __m512,
+struct PanelBlock {
+    u: [__m512i; 8],
+    d: __m512,
+    m: __m512,
+}
+
+/// One activation row's block as the panel loop reads it.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct ColBlock {
+    /// Per group `g`: `-off * (sum of qs[g]'s four bytes)`, where `vpdpbusd` starts.
+    init: [i32; 8],
+    /// The 32 signed bytes, four per group.
+    qs: [i32; 8],
+    /// The scale, and (Q8_1) the `s` field, as f32.
+    d: f32,
+    s: f32,
 }
 
 thread_local! {
-    /// The packed activations of the current call.
-    static PACK: RefCell<Vec<Packed>> = const { RefCell::new(Vec::new()) };
+    /// The interleaved weight panels of the current row block.
+    static PANELS: RefCell<Vec<PanelBlock>> = const { RefCell::new(Vec::new()) };
+    /// The current four activation rows.
+    static COLS: RefCell<Vec<ColBlock>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Field access of the weight blocks, statically dispatched (a function pointer here would be
@@ -115,154 +134,108 @@ impl ActBlock for BlockQ8_1 {
     }
 }
 
-/// `[f16(lo) x 8 | f16(hi) x 8]` as f32.
+/// An f16 field as f32.
 #[inline]
-#[target_feature(enable = "avx2,f16c,avx512f")]
-fn f16_pair(lo: [u8; 2], hi: [u8; 2]) -> __m512 {
-    let (lo, hi) = (u16::from_le_bytes(lo) as i16, u16::from_le_bytes(hi) as i16);
-    _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)))
+#[target_feature(enable = "avx2,f16c")]
+fn f16(b: [u8; 2]) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(u16::from_le_bytes(b) as i16)))
 }
 
-/// Four f16 fields as f32 in lanes `4r + t = f[t]` (`per_row == false`) or `f[r]`
-/// (`per_row == true`).
-#[inline]
-#[target_feature(enable = "avx2,f16c,avx512f")]
-fn f16_grid(f: [[u8; 2]; 4], per_row: bool) -> __m512 {
-    let v = f.map(|b| u16::from_le_bytes(b) as i16);
-    let x = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, v[3], v[2], v[1], v[0]));
-    let idx = if per_row {
-        _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)
-    } else {
-        _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0)
-    };
-    _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(x))
-}
-
-/// Fills `pack` with the four activation rows' blocks; `off` is the weight format's unsigned
-/// offset, `with_s` whether to fill `s`.
+/// Fills `cols` with one activation row's blocks; `off` is the weight format's unsigned offset.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn pack<A: ActBlock>(pack: &mut [Packed], acts: [&[A]; 4], off: u8, with_s: bool) {
-    let offs = _mm512_set1_epi8(off as i8);
-    for (i, p) in pack.iter_mut().enumerate() {
-        let b = [&acts[0][i], &acts[1][i], &acts[2][i], &acts[3][i]];
-        for h in 0..2 {
-            let q = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(ld256(b[2 * h].qs())), ld256(b[2 * h + 1].qs()));
-            p.qs[h] = q;
-            let corr = _mm512_dpbusd_epi32(_mm512_setzero_si512(), offs, q);
-            p.init[h] = _mm512_sub_epi32(_mm512_setzero_si512(), corr);
-            p.d[h] = f16_pair(b[2 * h].d(), b[2 * h + 1].d());
+fn pack_col<A: ActBlock>(cols: &mut [ColBlock], act: &[A], off: u8) {
+    let offs = _mm256_set1_epi8(off as i8);
+    for (c, b) in cols.iter_mut().zip(act) {
+        let q = ld256(b.qs());
+        let init = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), offs, q));
+        // SAFETY: `init` and `qs` are eight writable i32 each; the stores have no alignment
+        // requirement.
+        unsafe {
+            _mm256_storeu_si256(c.init.as_mut_ptr().cast(), init);
+            _mm256_storeu_si256(c.qs.as_mut_ptr().cast(), q);
         }
-        p.s = if with_s { f16_grid(b.map(|b| b.s()), false) } else { _mm512_setzero_ps() };
+        c.d = f16(b.d());
+        c.s = f16(b.s());
     }
 }
 
-/// One weight block as the tile loop reads it: the 32 unsigned bytes `w + off`, the scale and
-/// (Q4_1) the minimum as f32. Unpacked once per call, then read by every activation quad.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Unpacked {
-    u: [u8; 32],
-    d: f32,
-    m: f32,
+/// Interleaves block `i` of the sixteen rows `rows` (`row(r)` is row `r`'s blocks) into `p`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn interleave<W: WeightBlock>(p: &mut PanelBlock, rows: [&W; PANEL], unpack: impl Fn(&W) -> __m512i) {
+    let mut bytes = [[0i32; 8]; PANEL];
+    let (mut d, mut m) = ([0f32; PANEL], [0f32; PANEL]);
+    for (r, b) in rows.into_iter().enumerate() {
+        // SAFETY: `bytes[r]` is 32 writable bytes; the store has no alignment requirement.
+        unsafe { _mm256_storeu_si256(bytes[r].as_mut_ptr().cast(), _mm512_castsi512_si256(unpack(b))) };
+        d[r] = f16(b.d());
+        m[r] = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
+    }
+    // Lane r of vector g: dword g of row r, a transpose done by gathers (once per call and
+    // panel, read by every pair of activation rows).
+    let idx = _mm512_set_epi32(120, 112, 104, 96, 88, 80, 72, 64, 56, 48, 40, 32, 24, 16, 8, 0);
+    for (g, u) in p.u.iter_mut().enumerate() {
+        let at = _mm512_add_epi32(idx, _mm512_set1_epi32(g as i32));
+        // SAFETY: every index is below 16 * 8, inside `bytes`.
+        *u = unsafe { _mm512_i32gather_epi32::<4>(at, bytes.as_ptr().cast()) };
+    }
+    // SAFETY: 16 f32 are readable from each; the loads have no alignment requirement.
+    unsafe {
+        p.d = _mm512_loadu_ps(d.as_ptr());
+        p.m = _mm512_loadu_ps(m.as_ptr());
+    }
 }
 
-thread_local! {
-    /// The unpacked weight rows of the current row block.
-    static UNPACKED: RefCell<Vec<Unpacked>> = const { RefCell::new(Vec::new()) };
+/// One panel (`p`, one entry per block) times two activation rows: lane `r` of the result is
+/// output `(r, t)` for `t` = 0, 1.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+fn pair(p: &[PanelBlock], c0: &[ColBlock], c1: &[ColBlock], has_min: bool) -> [__m512; 2] {
+    let nb = p.len();
+    let (c0, c1) = (&c0[..nb], &c1[..nb]);
+    let z = _mm512_setzero_ps();
+    let (mut x0, mut x1) = ([z; 8], [z; 8]);
+    let (mut m0, mut m1) = (z, z);
+    for i in 0..nb {
+        let (b, a0, a1) = (&p[i], &c0[i], &c1[i]);
+        let d0 = _mm512_mul_ps(b.d, _mm512_set1_ps(a0.d));
+        let d1 = _mm512_mul_ps(b.d, _mm512_set1_ps(a1.d));
+        macro_rules! group {
+            ($($g:literal)*) => {$({
+                let u = b.u[$g];
+                let s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(a0.init[$g]), u, _mm512_set1_epi32(a0.qs[$g]));
+                let s1 = _mm512_dpbusd_epi32(_mm512_set1_epi32(a1.init[$g]), u, _mm512_set1_epi32(a1.qs[$g]));
+                x0[$g] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(s0), x0[$g]);
+                x1[$g] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(s1), x1[$g]);
+            })*};
+        }
+        group!(0 1 2 3 4 5 6 7);
+        if has_min {
+            m0 = _mm512_fmadd_ps(b.m, _mm512_set1_ps(a0.s), m0);
+            m1 = _mm512_fmadd_ps(b.m, _mm512_set1_ps(a1.s), m1);
+        }
+    }
+    // `hsum`'s additions, lane for lane: lanes g + (g + 4), then 0 + 2 and 1 + 3, then those two.
+    let hsum = |x: [__m512; 8], m: __m512| {
+        let s: [__m512; 4] = std::array::from_fn(|g| _mm512_add_ps(x[g], x[g + 4]));
+        let v = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
+        if has_min {
+            _mm512_add_ps(v, m)
+        } else {
+            v
+        }
+    };
+    [hsum(x0, m0), hsum(x1, m1)]
 }
 
-/// Unpacked weights per row block: small enough to stay in L2 next to the packed activations
-/// while every activation quad streams over them.
+/// Interleaved weights per row block: small enough to stay in L2 next to the packed activations
+/// while every activation pair streams over them.
 const ROW_BLOCK_BYTES: usize = 256 * 1024;
 
-/// Unpacks the blocks of `w` (whole rows) into `u`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn unpack_rows<W: WeightBlock>(w: &[W], u: &mut [Unpacked], unpack: impl Fn(&W) -> __m512i) {
-    let f16 = |b: [u8; 2]| _mm_cvtss_f32(_mm_cvtph_ps(_mm_set1_epi16(u16::from_le_bytes(b) as i16)));
-    for (b, u) in w.iter().zip(u.iter_mut()) {
-        let v = _mm512_castsi512_si256(unpack(b));
-        // SAFETY: `u.u` is 32 writable bytes; the store has no alignment requirement.
-        unsafe { _mm256_storeu_si256(u.u.as_mut_ptr().cast(), v) };
-        u.d = f16(b.d());
-        u.m = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
-    }
-}
-
-/// One tile: four unpacked weight rows `w` (each at least `pack.len()` blocks) times the packed
-/// activations. Returns `out[r][t]`.
-///
-/// The eight accumulators are named variables, not an array, so that they stay in registers.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn tile(w: [&[Unpacked]; 4], pack: &[Packed], has_min: bool) -> [[f32; 4]; 4] {
-    let nb = pack.len();
-    // Not `w.map(..)`: that closure was not inlined (a call per row per tile, ~5% of a prompt).
-    let (w0, w1, w2, w3) = (&w[0][..nb], &w[1][..nb], &w[2][..nb], &w[3][..nb]);
-    let z = _mm512_setzero_ps();
-    let (mut a00, mut a01, mut a10, mut a11, mut a20, mut a21, mut a30, mut a31) = (z, z, z, z, z, z, z, z);
-    let mut summ = z;
-    let per_row = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    for (i, p) in pack.iter().enumerate() {
-        let (q0, q1, s0, s1, d0, d1) = (p.qs[0], p.qs[1], p.init[0], p.init[1], p.d[0], p.d[1]);
-        macro_rules! row {
-            ($w:ident, $x0:ident, $x1:ident) => {{
-                let b = &$w[i];
-                let u = _mm512_broadcast_i64x4(ld256(&b.u));
-                let d = _mm512_set1_ps(b.d);
-                let l0 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(s0, u, q0));
-                let l1 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(s1, u, q1));
-                $x0 = _mm512_fmadd_ps(_mm512_mul_ps(d, d0), l0, $x0);
-                $x1 = _mm512_fmadd_ps(_mm512_mul_ps(d, d1), l1, $x1);
-            }};
-        }
-        row!(w0, a00, a01);
-        row!(w1, a10, a11);
-        row!(w2, a20, a21);
-        row!(w3, a30, a31);
-        if has_min {
-            // Lanes 4r + t: row r's minimum times activation row t's `s`.
-            let m = _mm_set_ps(w3[i].m, w2[i].m, w1[i].m, w0[i].m);
-            summ = _mm512_fmadd_ps(_mm512_permutexvar_ps(per_row, _mm512_castps128_ps512(m)), p.s, summ);
-        }
-    }
-    // All sixteen `hsum`s at once: the same additions, lane for lane.
-    let mut sums = hsum16([[a00, a01], [a10, a11], [a20, a21], [a30, a31]]);
-    if has_min {
-        // summ's lanes 4r + t to the sums' 4t + r.
-        let idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-        sums = _mm512_add_ps(sums, _mm512_permutexvar_ps(idx, summ));
-    }
-    let mut v = [0.0f32; 16];
-    // SAFETY: 16 f32 are writable; the store has no alignment requirement.
-    unsafe { _mm512_storeu_ps(v.as_mut_ptr(), sums) };
-    [[v[0], v[4], v[8], v[12]], [v[1], v[5], v[9], v[13]], [v[2], v[6], v[10], v[14]], [v[3], v[7], v[11], v[15]]]
-}
-
-/// `hsum` of the sixteen 8-lane halves of a tile's accumulators, transposed: `acc[r][h]` holds
-/// output `(r, 2h)` in its low half and `(r, 2h + 1)` in its high one; lane `4t + r` of the
-/// result is output `(r, t)`. Each output gets exactly `hsum`'s additions (lanes `i + (i + 4)`,
-/// then `0 + 2` and `1 + 3`, then those two), only sixteen outputs per instruction.
-#[inline]
-#[target_feature(enable = "avx2,avx512f")]
-fn hsum16(acc: [[__m512; 2]; 4]) -> __m512 {
-    // Row r: 128-bit lane t = lanes 0..4 of output (r, t) plus its lanes 4..8.
-    let s = acc.map(|[a, b]| {
-        _mm512_add_ps(_mm512_shuffle_f32x4::<0b10_00_10_00>(a, b), _mm512_shuffle_f32x4::<0b11_01_11_01>(a, b))
-    });
-    // Rows r, r + 1: lane t = [s0 + s2, s1 + s3] of (r, t), then the same of (r + 1, t).
-    let pair = |a: __m512, b: __m512| {
-        _mm512_add_ps(_mm512_shuffle_ps::<0b01_00_01_00>(a, b), _mm512_shuffle_ps::<0b11_10_11_10>(a, b))
-    };
-    let (t01, t23) = (pair(s[0], s[1]), pair(s[2], s[3]));
-    // Lane t: the two partial sums of rows 0..4 added, row r in element r.
-    _mm512_add_ps(_mm512_shuffle_ps::<0b10_00_10_00>(t01, t23), _mm512_shuffle_ps::<0b11_01_11_01>(t01, t23))
-}
-
-/// The shared driver: for each block of rows (sized by `ROW_BLOCK_BYTES`), unpacks the weights
-/// once, then for each group of four activation rows packs them and runs tiles of four weight
-/// rows over the block.
+/// The shared driver: for each block of rows (sized by `ROW_BLOCK_BYTES`), interleaves the
+/// weights once, then for each group of four activation rows packs them and runs every panel of
+/// the block against its two pairs.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn gemm<W: WeightBlock, A: ActBlock>(
@@ -278,50 +251,67 @@ fn gemm<W: WeightBlock, A: ActBlock>(
     let acts: &[A] = bytemuck::cast_slice(acts);
     let (Some(per_row), Some(a_row)) = (w.len().checked_div(rows), acts.len().checked_div(n)) else { return };
     let nb = per_row.min(a_row);
+    if nb == 0 {
+        // No blocks: every output is an empty sum, as the row kernels give.
+        (0..rows).for_each(|r| (0..n - n % 4).step_by(4).for_each(|t| out(t, r, [0.0; 4])));
+        return;
+    }
     let act = |t: usize| &acts[t * a_row..][..nb];
-    let block_rows = (ROW_BLOCK_BYTES / (nb.max(1) * size_of::<Unpacked>())).max(4) & !3;
-    let (mut owned_p, mut owned_u) = (Vec::new(), Vec::new());
-    PACK.with(|pcell| {
-        UNPACKED.with(|ucell| {
+    let panels_per_block = (ROW_BLOCK_BYTES / (nb * size_of::<PanelBlock>())).max(1);
+    let (mut owned_p, mut owned_c) = (Vec::new(), Vec::new());
+    PANELS.with(|pcell| {
+        COLS.with(|ccell| {
             // A nested call on this thread (not something the engine does) gets its own buffers.
-            let (mut pb, mut ub) = (pcell.try_borrow_mut(), ucell.try_borrow_mut());
-            let pbuf: &mut Vec<Packed> = match pb.as_mut() {
+            let (mut pb, mut cb) = (pcell.try_borrow_mut(), ccell.try_borrow_mut());
+            let pbuf: &mut Vec<PanelBlock> = match pb.as_mut() {
                 Ok(b) => b,
                 Err(_) => &mut owned_p,
             };
-            let ubuf: &mut Vec<Unpacked> = match ub.as_mut() {
+            let cbuf: &mut Vec<ColBlock> = match cb.as_mut() {
                 Ok(b) => b,
-                Err(_) => &mut owned_u,
+                Err(_) => &mut owned_c,
             };
-            if pbuf.len() < nb {
-                // SAFETY: `Packed` is plain vectors, for which all-zero bytes are valid.
-                pbuf.resize(nb, unsafe { std::mem::zeroed() });
+            let plen = panels_per_block.min(rows.div_ceil(PANEL)) * nb;
+            if pbuf.len() < plen {
+                // SAFETY: `PanelBlock` is plain vectors, for which all-zero bytes are valid.
+                pbuf.resize(plen, unsafe { std::mem::zeroed() });
             }
-            let ulen = block_rows.min(rows) * nb;
-            if ubuf.len() < ulen {
-                ubuf.resize(ulen, Unpacked { u: [0; 32], d: 0.0, m: 0.0 });
+            if cbuf.len() < 4 * nb {
+                cbuf.resize(4 * nb, ColBlock { init: [0; 8], qs: [0; 8], d: 0.0, s: 0.0 });
             }
             let mut r0 = 0;
             while r0 < rows {
-                let r1 = (r0 + block_rows).min(rows);
-                let u = &mut ubuf[..(r1 - r0) * nb];
-                for r in r0..r1 {
-                    unpack_rows(&w[r * per_row..][..nb], &mut u[(r - r0) * nb..][..nb], unpack);
+                let r1 = (r0 + panels_per_block * PANEL).min(rows);
+                let n_panels = (r1 - r0).div_ceil(PANEL);
+                let panels = &mut pbuf[..n_panels * nb];
+                for (k, panel) in panels.chunks_exact_mut(nb).enumerate() {
+                    // A last partial panel repeats its final row; the copies are dropped.
+                    let row = |j: usize| (r0 + k * PANEL + j).min(r1 - 1);
+                    for (i, p) in panel.iter_mut().enumerate() {
+                        interleave(p, std::array::from_fn(|j| &w[row(j) * per_row + i]), unpack);
+                    }
                 }
-                let u = &*u;
-                let row = |r: usize| &u[(r - r0) * nb..][..nb];
+                let panels = &*panels;
                 for t0 in (0..n - n % 4).step_by(4) {
-                    let p = &mut pbuf[..nb];
-                    pack(p, [act(t0), act(t0 + 1), act(t0 + 2), act(t0 + 3)], off, W::HAS_MIN);
-                    let p = &*p;
-                    // Tiles of four rows; a last partial tile repeats its final row and drops
-                    // the copies.
-                    let mut r = r0;
-                    while r < r1 {
-                        let at = |j: usize| row((r + j).min(r1 - 1));
-                        let v = tile([at(0), at(1), at(2), at(3)], p, W::HAS_MIN);
-                        v.into_iter().take(r1 - r).enumerate().for_each(|(j, v)| out(t0, r + j, v));
-                        r += 4;
+                    let cols = &mut cbuf[..4 * nb];
+                    for (j, c) in cols.chunks_exact_mut(nb).enumerate() {
+                        pack_col(c, act(t0 + j), off);
+                    }
+                    let col = |j: usize| &cols[j * nb..][..nb];
+                    for (k, panel) in panels.chunks_exact(nb).enumerate() {
+                        let mut v = [[0f32; PANEL]; 4];
+                        for h in 0..2 {
+                            let [a, b] = pair(panel, col(2 * h), col(2 * h + 1), W::HAS_MIN);
+                            // SAFETY: 16 f32 are writable in each; no alignment requirement.
+                            unsafe {
+                                _mm512_storeu_ps(v[2 * h].as_mut_ptr(), a);
+                                _mm512_storeu_ps(v[2 * h + 1].as_mut_ptr(), b);
+                            }
+                        }
+                        let r = r0 + k * PANEL;
+                        for j in 0..PANEL.min(r1 - r) {
+                            out(t0, r + j, [v[0][j], v[1][j], v[2][j], v[3][j]]);
+                        }
                     }
                 }
                 r0 = r1;
