@@ -23,11 +23,11 @@ pub(crate) type DotFn = unsafe fn(&[u8], &[u8]) -> f32;
 /// that row (so a batch computes exactly what single rows would).
 pub(crate) type Dot4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
 /// A register-tiled product of `rows` consecutive weight rows (`w`) with the first `n - n % 4` of
-/// `n` activation rows (`acts`, `n` rows of equal length), four at a time: `out(t, r, v)`
-/// receives weight row `r`'s results for activation rows `t..t + 4`, each bit-identical to
-/// `DotFn` on that pair.
+/// `n` activation rows (`acts`, `n` rows of equal length): `out(t, r, v)` receives activation
+/// row `t`'s results for weight rows `r..r + v.len()`, each bit-identical to `DotFn` on that
+/// pair.
 pub(crate) type GemmFn =
-    unsafe fn(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4]));
+    unsafe fn(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, &[f32]));
 /// Dot products of four weight rows with one activation row, each bit-identical to `DotFn`.
 pub(crate) type Rows4Fn = unsafe fn([&[u8]; 4], &[u8]) -> [f32; 4];
 /// Dot product of two f32 slices.

@@ -199,12 +199,12 @@ fn run_dots(
             // remaining rows (n % 4) take the paths below.
             let n4 = n - n % 4;
             if n4 > 0 {
-                let mut put = |t: usize, r: usize, v: [f32; 4]| {
-                    for (j, v) in v.into_iter().enumerate() {
-                        // SAFETY: (t + j, r0 + r) is written by this task only (the row is in
-                        // its chunk), and is inside `out` (t + j < n4), which outlives `run`.
-                        unsafe { *dst.get().add((t + j) * rows + r0 + r) = v };
-                    }
+                let mut put = |t: usize, r: usize, v: &[f32]| {
+                    assert!(t < n4 && r + v.len() <= r1 - r0, "gemm output outside its tile");
+                    // SAFETY: row t's outputs r0 + r.. (inside the chunk, checked above) are
+                    // written by this task only and lie inside `out` (t < n4 <= n); `out`
+                    // outlives `run`.
+                    unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), dst.get().add(t * rows + r0 + r), v.len()) };
                 };
                 let w = &wdata[r0 * w_row..r1 * w_row];
                 // SAFETY: the table was built for a level the CPU supports.

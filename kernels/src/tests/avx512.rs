@@ -133,18 +133,19 @@ const GEMM_TYPES: [GgmlType; 4] = [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_
 /// The tiled product of `rows` weight rows (one buffer) with four activation rows, as `[r][t]`.
 fn run_gemm(gemm: crate::dispatch::GemmFn, w: &[u8], rows: usize, a: [&[u8]; 4]) -> Vec<[f32; 4]> {
     let mut out = vec![[f32::NAN; 4]; rows];
-    let mut seen = vec![false; rows];
+    let mut seen = vec![[false; 4]; rows];
     let acts: Vec<u8> = a.concat();
     // SAFETY: only called with tables for levels this CPU supports.
     unsafe {
-        gemm(w, rows, &acts, 4, &mut |t, r, v| {
-            assert_eq!(t, 0);
-            assert!(!seen[r], "row {r} written twice");
-            seen[r] = true;
-            out[r] = v;
+        gemm(w, rows, &acts, 4, &mut |t, r0, v| {
+            for (r, v) in (r0..).zip(v) {
+                assert!(!seen[r][t], "row {r} t {t} written twice");
+                seen[r][t] = true;
+                out[r][t] = *v;
+            }
         })
     };
-    assert!(seen.iter().all(|&s| s), "a row was not written");
+    assert!(seen.iter().flatten().all(|&s| s), "an output was not written");
     out
 }
 
@@ -205,10 +206,10 @@ fn gemm_over_row_blocks_and_activation_groups_matches_avx2_dot() {
         let mut seen = vec![0u8; n * rows];
         // SAFETY: the table is for a level this CPU supports.
         unsafe {
-            gemm(&w, rows, &acts, n, &mut |t, r, v| {
-                for (j, v) in v.into_iter().enumerate() {
-                    out[(t + j) * rows + r] = v;
-                    seen[(t + j) * rows + r] += 1;
+            gemm(&w, rows, &acts, n, &mut |t, r0, v| {
+                for (r, v) in (r0..).zip(v) {
+                    out[t * rows + r] = *v;
+                    seen[t * rows + r] += 1;
                 }
             })
         };

@@ -160,31 +160,59 @@ fn pack_col<A: ActBlock>(cols: &mut [ColBlock], act: &[A], off: u8) {
     }
 }
 
-/// Interleaves block `i` of the sixteen rows `rows` (`row(r)` is row `r`'s blocks) into `p`.
+/// Interleaves one block of sixteen rows (`rows[r]` is row `r`'s block) into `p`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn interleave<W: WeightBlock>(p: &mut PanelBlock, rows: [&W; PANEL], unpack: impl Fn(&W) -> __m512i) {
-    let mut bytes = [[0i32; 8]; PANEL];
+    p.u = transpose(rows.map(|b| _mm512_castsi512_si256(unpack(b))));
     let (mut d, mut m) = ([0f32; PANEL], [0f32; PANEL]);
     for (r, b) in rows.into_iter().enumerate() {
-        // SAFETY: `bytes[r]` is 32 writable bytes; the store has no alignment requirement.
-        unsafe { _mm256_storeu_si256(bytes[r].as_mut_ptr().cast(), _mm512_castsi512_si256(unpack(b))) };
         d[r] = f16(b.d());
         m[r] = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
-    }
-    // Lane r of vector g: dword g of row r, a transpose done by gathers (once per call and
-    // panel, read by every pair of activation rows).
-    let idx = _mm512_set_epi32(120, 112, 104, 96, 88, 80, 72, 64, 56, 48, 40, 32, 24, 16, 8, 0);
-    for (g, u) in p.u.iter_mut().enumerate() {
-        let at = _mm512_add_epi32(idx, _mm512_set1_epi32(g as i32));
-        // SAFETY: every index is below 16 * 8, inside `bytes`.
-        *u = unsafe { _mm512_i32gather_epi32::<4>(at, bytes.as_ptr().cast()) };
     }
     // SAFETY: 16 f32 are readable from each; the loads have no alignment requirement.
     unsafe {
         p.d = _mm512_loadu_ps(d.as_ptr());
         p.m = _mm512_loadu_ps(m.as_ptr());
     }
+}
+
+/// Sixteen rows of eight dwords to eight vectors of sixteen: dword `g` of row `r` to lane `r`
+/// of vector `g`.
+#[inline]
+#[target_feature(enable = "avx2,avx512f")]
+fn transpose(rows: [__m256i; PANEL]) -> [__m512i; 8] {
+    // Row k in the low half, row k + 8 in the high one; each 128-bit lane then holds four
+    // dwords of one row, and the 4x4 transposes below work on all four lanes at once.
+    let z: [__m512i; 8] =
+        std::array::from_fn(|k| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(rows[k]), rows[k + 8]));
+    // Lane of t[2j]: rows 2j, 2j + 1 interleaved, dwords 0, 1 (of the lane's four); t[2j + 1]: 2, 3.
+    let t: [__m512i; 8] = std::array::from_fn(|i| {
+        let (a, b) = (z[i / 2 * 2], z[i / 2 * 2 + 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // Lane of u[4h + c]: dword c of the lane, rows 4h..4h + 4.
+    let u: [__m512i; 8] = std::array::from_fn(|i| {
+        let (h, c) = (i / 4, i % 4);
+        let (a, b) = (t[4 * h + c / 2], t[4 * h + 2 + c / 2]);
+        if c % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    // Lanes 0, 2 of u[c] hold dword c of rows 0..4 and 8..12, lanes 1, 3 dword c + 4; u[4 + c]
+    // the same of rows 4..8 and 12..16. Vector g takes rows in order: 0..4, 4..8, 8..12, 12..16.
+    let lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    let hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    std::array::from_fn(|g| {
+        let (a, b) = (u[g % 4], u[4 + g % 4]);
+        _mm512_permutex2var_epi64(a, if g < 4 { lo } else { hi }, b)
+    })
 }
 
 /// One panel (`p`, one entry per block) times two activation rows: lane `r` of the result is
@@ -243,7 +271,7 @@ fn gemm<W: WeightBlock, A: ActBlock>(
     rows: usize,
     acts: &[u8],
     n: usize,
-    out: &mut dyn FnMut(usize, usize, [f32; 4]),
+    out: &mut dyn FnMut(usize, usize, &[f32]),
     off: u8,
     unpack: impl Fn(&W) -> __m512i + Copy,
 ) {
@@ -253,7 +281,8 @@ fn gemm<W: WeightBlock, A: ActBlock>(
     let nb = per_row.min(a_row);
     if nb == 0 {
         // No blocks: every output is an empty sum, as the row kernels give.
-        (0..rows).for_each(|r| (0..n - n % 4).step_by(4).for_each(|t| out(t, r, [0.0; 4])));
+        let zeros = vec![0.0; rows];
+        (0..n - n % 4).for_each(|t| out(t, 0, &zeros));
         return;
     }
     let act = |t: usize| &acts[t * a_row..][..nb];
@@ -309,8 +338,8 @@ fn gemm<W: WeightBlock, A: ActBlock>(
                             }
                         }
                         let r = r0 + k * PANEL;
-                        for j in 0..PANEL.min(r1 - r) {
-                            out(t0, r + j, [v[0][j], v[1][j], v[2][j], v[3][j]]);
+                        for (j, v) in v.iter().enumerate() {
+                            out(t0 + j, r, &v[..PANEL.min(r1 - r)]);
                         }
                     }
                 }
@@ -362,8 +391,9 @@ fn unpack_q8_0(b: &BlockQ8_0) -> __m512i {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Entry points: `rows` consecutive weight rows of `w` times four activation rows; `out(r, v)`
-// receives row `r`'s four results, each bit-identical to the row kernel's.
+// Entry points: `rows` consecutive weight rows of `w` times the activation rows in groups of
+// four; `out(t, r, v)` receives activation row `t`'s results for weight rows `r..`, each
+// bit-identical to the row kernel's.
 // ---------------------------------------------------------------------------------------------
 
 /// Q5_0 weights times four Q8_0 activation rows.
@@ -371,7 +401,7 @@ fn unpack_q8_0(b: &BlockQ8_0) -> __m512i {
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, &[f32])) {
     gemm::<BlockQ5_0, BlockQ8_0>(w, rows, acts, n, out, 16, |b| unpack_q5_0(b))
 }
 
@@ -380,7 +410,7 @@ pub unsafe fn gemm_q5_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut 
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, &[f32])) {
     gemm::<BlockQ4_0, BlockQ8_0>(w, rows, acts, n, out, 8, |b| nibbles_x2(&b.qs))
 }
 
@@ -389,7 +419,7 @@ pub unsafe fn gemm_q4_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut 
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, &[f32])) {
     gemm::<BlockQ8_0, BlockQ8_0>(w, rows, acts, n, out, 128, |b| unpack_q8_0(b))
 }
 
@@ -398,7 +428,7 @@ pub unsafe fn gemm_q8_0(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut 
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-512 F/BW/VL/VNNI.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-pub unsafe fn gemm_q4_1(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, [f32; 4])) {
+pub unsafe fn gemm_q4_1(w: &[u8], rows: usize, acts: &[u8], n: usize, out: &mut dyn FnMut(usize, usize, &[f32])) {
     gemm::<BlockQ4_1, BlockQ8_1>(w, rows, acts, n, out, 0, |b| nibbles_x2(&b.qs))
 }
 
