@@ -387,7 +387,7 @@ impl CpuBackend {
     }
 
     /// `n` (a multiple of 4) activation rows times a Q4_K matrix, four rows at a time in the
-    /// order of llama.cpp's repacked gemm (`q4_k::gemm_x4`, a register-tiled kernel on AVX-512
+    /// order of llama.cpp's repacked gemm (`q4_k::gemm`, a register-tiled kernel on AVX-512
     /// whose every result is `q4_k::vec_dot_x4_gemm`'s), so that prompts round as they do
     /// there. Single rows go through `rollama_kernels::matmul`, whose Q4_K dot is the repacked
     /// gemv's order.
@@ -420,25 +420,21 @@ impl CpuBackend {
                 q8_k::quantize_fast(xr, ar);
             }
         });
-        // Chunks of whole four-row tiles; each task runs its rows against every group of four
-        // activation rows, the rows' weights staying in cache.
-        let chunk = rows.div_ceil(4 * self.pool.n_threads()).clamp(8, 64).next_multiple_of(4);
+        // Chunks of whole sixteen-row panels; each task runs its rows against every activation
+        // row, the rows' interleaved weights staying in cache.
+        let chunk = rows.div_ceil(4 * self.pool.n_threads()).clamp(16, 64).next_multiple_of(16);
         let wb: &[BlockQ4K] = bytemuck::cast_slice(w.data);
         let out_ptr = SyncPtr(out.as_mut_ptr());
-        let acts = &*acts;
+        let acts: Vec<&[BlockQ8K]> = acts.chunks_exact(nb).take(n).collect();
         let task = |c: usize| {
             let (r0, r1) = (c * chunk, ((c + 1) * chunk).min(rows));
-            let a = |t: usize| &acts[t * nb..(t + 1) * nb];
-            for g in (0..n).step_by(4) {
-                q4_k::gemm_x4(&wb[r0 * nb..r1 * nb], r1 - r0, [a(g), a(g + 1), a(g + 2), a(g + 3)], &mut |r, v| {
-                    for (j, v) in v.into_iter().enumerate() {
-                        // SAFETY: element (g + j, r0 + r) is written by the task owning row
-                        // r0 + r only, and (g + j) * rows + r0 + r < n * rows <= out.len();
-                        // `out` outlives the run.
-                        unsafe { *out_ptr.get().add((g + j) * rows + r0 + r) = v };
-                    }
-                });
-            }
+            q4_k::gemm(&wb[r0 * nb..r1 * nb], r1 - r0, &acts, &mut |t, r, v| {
+                assert!(t < n && r + v.len() <= r1 - r0, "gemm output outside its chunk");
+                // SAFETY: outputs (t, r0 + r..) are written by the task owning rows r0..r1 only
+                // (checked above), and t * rows + r1 <= n * rows <= out.len(); `out` outlives
+                // the run.
+                unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), out_ptr.get().add(t * rows + r0 + r), v.len()) };
+            });
         };
         self.pool.run(rows.div_ceil(chunk), &task);
         ACTS.set(buf);

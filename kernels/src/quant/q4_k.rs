@@ -315,10 +315,11 @@ pub fn vec_dot_x4_gemm_scalar(x: &[BlockQ4K], y: [&[BlockQ8K]; 4]) -> [f32; 4] {
 }
 
 /// [`vec_dot_x4_gemm`] of each of `rows` consecutive weight rows of `w` (each `w.len() / rows`
-/// blocks) with the same four activation rows: `out(r, v)` receives row `r`'s results, in row
-/// order. On AVX-512 CPUs a register-tiled kernel takes four weight rows at a time (see
-/// `x86_64::gemm512_k`); every result is bit-identical to [`vec_dot_x4_gemm_scalar`] either way.
-pub fn gemm_x4(w: &[BlockQ4K], rows: usize, acts: [&[BlockQ8K]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
+/// blocks) with each activation row of `acts`: `out(t, r, v)` receives activation row `t`'s
+/// results for weight rows `r..r + v.len()`. On AVX-512 CPUs a register-tiled kernel takes
+/// panels of sixteen weight rows (see `x86_64::gemm512_k`); every result is bit-identical to
+/// [`vec_dot_x4_gemm_scalar`] either way.
+pub fn gemm(w: &[BlockQ4K], rows: usize, acts: &[&[BlockQ8K]], out: &mut dyn FnMut(usize, usize, &[f32])) {
     #[cfg(target_arch = "x86_64")]
     {
         use crate::cpu::Level;
@@ -327,17 +328,33 @@ pub fn gemm_x4(w: &[BlockQ4K], rows: usize, acts: [&[BlockQ8K]; 4], out: &mut dy
             return unsafe { crate::x86_64::gemm512_k::gemm_q4_k(w, rows, acts, out) };
         }
     }
-    let Some(per_row) = w.len().checked_div(rows) else { return };
-    for r in 0..rows {
-        out(r, vec_dot_x4_gemm(&w[r * per_row..][..per_row], acts));
-    }
+    gemm_with(w, rows, acts, out, vec_dot_x4_gemm)
 }
 
-/// The portable twin of [`gemm_x4`].
-pub fn gemm_x4_scalar(w: &[BlockQ4K], rows: usize, acts: [&[BlockQ8K]; 4], out: &mut dyn FnMut(usize, [f32; 4])) {
-    let Some(per_row) = w.len().checked_div(rows) else { return };
-    for r in 0..rows {
-        out(r, vec_dot_x4_gemm_scalar(&w[r * per_row..][..per_row], acts));
+/// The portable twin of [`gemm`].
+pub fn gemm_scalar(w: &[BlockQ4K], rows: usize, acts: &[&[BlockQ8K]], out: &mut dyn FnMut(usize, usize, &[f32])) {
+    gemm_with(w, rows, acts, out, vec_dot_x4_gemm_scalar)
+}
+
+/// [`gemm`] by a four-row kernel, the activation rows in groups of four (a last partial group
+/// repeats its final row and drops the copies).
+fn gemm_with(
+    w: &[BlockQ4K],
+    rows: usize,
+    acts: &[&[BlockQ8K]],
+    out: &mut dyn FnMut(usize, usize, &[f32]),
+    x4: fn(&[BlockQ4K], [&[BlockQ8K]; 4]) -> [f32; 4],
+) {
+    let (Some(per_row), n) = (w.len().checked_div(rows), acts.len()) else { return };
+    for t0 in (0..n).step_by(4) {
+        let y: [&[BlockQ8K]; 4] = std::array::from_fn(|j| acts[(t0 + j).min(n - 1)]);
+        let mut col = vec![[0f32; 4]; rows];
+        for (r, v) in col.iter_mut().enumerate() {
+            *v = x4(&w[r * per_row..][..per_row], y);
+        }
+        for j in 0..4.min(n - t0) {
+            out(t0 + j, 0, &col.iter().map(|v| v[j]).collect::<Vec<f32>>());
+        }
     }
 }
 
@@ -450,16 +467,23 @@ mod tests {
         (w, a)
     }
 
-    /// What a gemm entry point hands to its sink, in order.
-    fn run(f: impl Fn(Sink<'_>)) -> Vec<(usize, [f32; 4])> {
-        let mut got = Vec::new();
-        f(&mut |r, v| got.push((r, v)));
+    /// What a gemm entry point computes, as `[t][r]`; every output must be written once.
+    fn run(n: usize, rows: usize, f: impl Fn(Sink<'_>)) -> Vec<Vec<f32>> {
+        let mut got = vec![vec![f32::NAN; rows]; n];
+        let mut seen = vec![vec![0u8; rows]; n];
+        f(&mut |t, r0, v| {
+            for (r, v) in (r0..).zip(v) {
+                got[t][r] = *v;
+                seen[t][r] += 1;
+            }
+        });
+        assert!(seen.iter().flatten().all(|&s| s == 1), "an output was not written exactly once");
         got
     }
-    type Sink<'a> = &'a mut dyn FnMut(usize, [f32; 4]);
+    type Sink<'a> = &'a mut dyn FnMut(usize, usize, &[f32]);
 
     #[test]
-    fn gemm_x4_matches_per_row_scalar_bit_for_bit() {
+    fn gemm_matches_per_row_scalar_bit_for_bit() {
         let mut seed = 11u64;
         let mut next = || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -469,58 +493,58 @@ mod tests {
         let tiled = crate::cpu::supports(crate::cpu::Level::Avx512);
         #[cfg(target_arch = "x86_64")]
         if !tiled {
-            println!("skipping the AVX-512 tile kernel: this CPU lacks AVX-512 F/BW/VL/VNNI");
+            println!("skipping the AVX-512 panel kernel: this CPU lacks AVX-512 F/BW/VL/VNNI");
         }
-        for nb in [1, 2, 3, 5, 8] {
-            for rows in 1..=9 {
-                for extreme in [false, true] {
-                    let (w, _) = gemm_data(&mut next, rows * nb, extreme);
-                    let acts: Vec<Vec<BlockQ8K>> = (0..4).map(|_| gemm_data(&mut next, nb, extreme).1).collect();
-                    let y = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
-                    let want: Vec<[f32; 4]> =
-                        (0..rows).map(|r| vec_dot_x4_gemm_scalar(&w[r * nb..(r + 1) * nb], y)).collect();
-                    let check = |name: &str, got: &[(usize, [f32; 4])]| {
-                        assert_eq!(got.len(), rows, "{name}: rows = {rows}, nb = {nb}");
-                        for (r, (gr, v)) in got.iter().enumerate() {
-                            assert_eq!(*gr, r, "{name}: order");
-                            for t in 0..4 {
-                                assert_eq!(
-                                    v[t].to_bits(),
-                                    want[r][t].to_bits(),
-                                    "{name}: rows = {rows}, nb = {nb}, extreme = {extreme}, ({r}, {t}): {} vs {}",
-                                    v[t],
-                                    want[r][t]
-                                );
-                            }
+        // Row counts around the panel height of sixteen; activation counts around groups of four.
+        for (nb, rows, n) in [(1, 1, 4), (2, 3, 1), (3, 16, 5), (5, 17, 8), (8, 9, 3), (1, 33, 6), (2, 15, 2)] {
+            for extreme in [false, true] {
+                let (w, _) = gemm_data(&mut next, rows * nb, extreme);
+                let acts: Vec<Vec<BlockQ8K>> = (0..n).map(|_| gemm_data(&mut next, nb, extreme).1).collect();
+                let y: Vec<&[BlockQ8K]> = acts.iter().map(|a| &a[..]).collect();
+                let want: Vec<Vec<f32>> = (0..n)
+                    .map(|t| {
+                        let a = [y[t], y[t], y[t], y[t]];
+                        (0..rows).map(|r| vec_dot_x4_gemm_scalar(&w[r * nb..(r + 1) * nb], a)[0]).collect()
+                    })
+                    .collect();
+                let check = |name: &str, got: &[Vec<f32>]| {
+                    for (t, (got, want)) in got.iter().zip(&want).enumerate() {
+                        for (r, (g, w)) in got.iter().zip(want).enumerate() {
+                            assert_eq!(
+                                g.to_bits(),
+                                w.to_bits(),
+                                "{name}: rows = {rows}, nb = {nb}, n = {n}, extreme = {extreme}, ({r}, {t}): {g} vs {w}"
+                            );
                         }
-                    };
-                    check("gemm_x4", &run(|o| gemm_x4(&w, rows, y, o)));
-                    check("gemm_x4_scalar", &run(|o| gemm_x4_scalar(&w, rows, y, o)));
-                    #[cfg(target_arch = "x86_64")]
-                    if tiled {
-                        // SAFETY: this CPU has AVX-512 (checked above).
-                        let got = run(|o| unsafe { crate::x86_64::gemm512_k::gemm_q4_k(&w, rows, y, o) });
-                        check("gemm512_k", &got);
                     }
+                };
+                check("gemm", &run(n, rows, |o| gemm(&w, rows, &y, o)));
+                check("gemm_scalar", &run(n, rows, |o| gemm_scalar(&w, rows, &y, o)));
+                #[cfg(target_arch = "x86_64")]
+                if tiled {
+                    // SAFETY: this CPU has AVX-512 (checked above).
+                    let got = run(n, rows, |o| unsafe { crate::x86_64::gemm512_k::gemm_q4_k(&w, rows, &y, o) });
+                    check("gemm512_k", &got);
                 }
             }
         }
     }
 
     /// Not a test: ns per super-block per output of the per-row and tiled kernels (one thread,
-    /// data in cache). `cargo test --release -p rollama-kernels gemm_x4_timing -- --ignored --nocapture`
+    /// data in cache). `cargo test --release -p rollama-kernels gemm_timing -- --ignored --nocapture`
     #[test]
     #[ignore]
-    fn gemm_x4_timing() {
+    fn gemm_timing() {
         let mut seed = 5u64;
         let mut next = || {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
-        for (rows, nb) in [(64, 8), (64, 19), (128, 19)] {
+        for (rows, nb, n) in [(64, 8, 4), (64, 19, 4), (128, 19, 4), (64, 8, 128), (64, 19, 128)] {
             let (w, _) = gemm_data(&mut next, rows * nb, false);
-            let acts: Vec<Vec<BlockQ8K>> = (0..4).map(|_| gemm_data(&mut next, nb, false).1).collect();
-            let y = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
+            let acts: Vec<Vec<BlockQ8K>> = (0..n).map(|_| gemm_data(&mut next, nb, false).1).collect();
+            let y4 = [&acts[0][..], &acts[1][..], &acts[2][..], &acts[3][..]];
+            let y: Vec<&[BlockQ8K]> = acts.iter().map(|a| &a[..]).collect();
             let time = |f: &dyn Fn() -> f32| {
                 let mut best = f64::MAX;
                 for _ in 0..300 {
@@ -530,13 +554,16 @@ mod tests {
                 }
                 best * 1e9 / (rows * nb * 4) as f64
             };
-            let per_row = time(&|| (0..rows).map(|r| vec_dot_x4_gemm(&w[r * nb..(r + 1) * nb], y)[0]).sum());
+            let per_row = time(&|| (0..rows).map(|r| vec_dot_x4_gemm(&w[r * nb..(r + 1) * nb], y4)[0]).sum());
             let tiled = time(&|| {
                 let mut s = 0.0;
-                gemm_x4(&w, rows, y, &mut |_, v| s += v[0]);
+                gemm(&w, rows, &y, &mut |_, _, v| s += v[0]);
                 s
-            });
-            println!("Q4_K gemm order, {rows} x {nb}: per row {per_row:.2}, gemm_x4 {tiled:.2} ns/super-block/output");
+            }) * 4.0
+                / n as f64;
+            println!(
+                "Q4_K gemm order, {rows} x {nb}, {n} activation rows: per row {per_row:.2}, gemm {tiled:.2} ns/super-block/output"
+            );
         }
     }
 }

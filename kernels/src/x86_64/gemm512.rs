@@ -36,7 +36,7 @@ use crate::quant::q4_k::scales_mins;
 use crate::quant::{BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ8K, BlockQ8_0, BlockQ8_1};
 
 /// Rows per panel: one per 32-bit lane.
-const PANEL: usize = 16;
+pub(super) const PANEL: usize = 16;
 
 /// One block of a panel: vector `g` holds elements `4g..4g + 4` of the sixteen rows as unsigned
 /// bytes (row `r` in lane `r`), then the rows' scales and (Q4_1) minimums as f32.
@@ -44,8 +44,8 @@ const PANEL: usize = 16;
 #[repr(C, align(64))]
 struct PanelBlock {
     u: [__m512i; 8],
-    d: __m512,
-    m: __m512,
+    d: [f32; PANEL],
+    m: [f32; PANEL],
 }
 
 /// One activation row's block as the panel loop reads it.
@@ -164,16 +164,16 @@ fn pack_col<A: ActBlock>(cols: &mut [ColBlock], act: &[A], off: u8) {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn interleave<W: WeightBlock>(p: &mut PanelBlock, rows: [&W; PANEL], unpack: impl Fn(&W) -> __m512i) {
-    p.u = transpose(rows.map(|b| _mm512_castsi512_si256(unpack(b))));
-    let (mut d, mut m) = ([0f32; PANEL], [0f32; PANEL]);
-    for (r, b) in rows.into_iter().enumerate() {
-        d[r] = f16(b.d());
-        m[r] = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
+    let mut u = [_mm256_setzero_si256(); PANEL];
+    for r in 0..PANEL {
+        u[r] = _mm512_castsi512_si256(unpack(rows[r]));
     }
-    // SAFETY: 16 f32 are readable from each; the loads have no alignment requirement.
-    unsafe {
-        p.d = _mm512_loadu_ps(d.as_ptr());
-        p.m = _mm512_loadu_ps(m.as_ptr());
+    p.u = transpose(u);
+    // Written in place as scalars: the loop reads them as vectors much later, so no store is
+    // forwarded to a wider load.
+    for (r, b) in rows.into_iter().enumerate() {
+        p.d[r] = f16(b.d());
+        p.m[r] = if W::HAS_MIN { f16(b.m()) } else { 0.0 };
     }
 }
 
@@ -181,38 +181,39 @@ fn interleave<W: WeightBlock>(p: &mut PanelBlock, rows: [&W; PANEL], unpack: imp
 /// of vector `g`.
 #[inline]
 #[target_feature(enable = "avx2,avx512f")]
-fn transpose(rows: [__m256i; PANEL]) -> [__m512i; 8] {
+pub(super) fn transpose(rows: [__m256i; PANEL]) -> [__m512i; 8] {
+    // Loops, not `from_fn` with closures: those may stay calls, without the target features.
     // Row k in the low half, row k + 8 in the high one; each 128-bit lane then holds four
     // dwords of one row, and the 4x4 transposes below work on all four lanes at once.
-    let z: [__m512i; 8] =
-        std::array::from_fn(|k| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(rows[k]), rows[k + 8]));
+    let mut z = [_mm512_setzero_si512(); 8];
+    for k in 0..8 {
+        z[k] = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(rows[k]), rows[k + 8]);
+    }
     // Lane of t[2j]: rows 2j, 2j + 1 interleaved, dwords 0, 1 (of the lane's four); t[2j + 1]: 2, 3.
-    let t: [__m512i; 8] = std::array::from_fn(|i| {
-        let (a, b) = (z[i / 2 * 2], z[i / 2 * 2 + 1]);
-        if i % 2 == 0 {
-            _mm512_unpacklo_epi32(a, b)
-        } else {
-            _mm512_unpackhi_epi32(a, b)
-        }
-    });
+    let mut t = [_mm512_setzero_si512(); 8];
+    for j in 0..4 {
+        t[2 * j] = _mm512_unpacklo_epi32(z[2 * j], z[2 * j + 1]);
+        t[2 * j + 1] = _mm512_unpackhi_epi32(z[2 * j], z[2 * j + 1]);
+    }
     // Lane of u[4h + c]: dword c of the lane, rows 4h..4h + 4.
-    let u: [__m512i; 8] = std::array::from_fn(|i| {
-        let (h, c) = (i / 4, i % 4);
-        let (a, b) = (t[4 * h + c / 2], t[4 * h + 2 + c / 2]);
-        if c % 2 == 0 {
-            _mm512_unpacklo_epi64(a, b)
-        } else {
-            _mm512_unpackhi_epi64(a, b)
+    let mut u = [_mm512_setzero_si512(); 8];
+    for h in 0..2 {
+        for c in 0..2 {
+            let (a, b) = (t[4 * h + c], t[4 * h + 2 + c]);
+            u[4 * h + 2 * c] = _mm512_unpacklo_epi64(a, b);
+            u[4 * h + 2 * c + 1] = _mm512_unpackhi_epi64(a, b);
         }
-    });
+    }
     // Lanes 0, 2 of u[c] hold dword c of rows 0..4 and 8..12, lanes 1, 3 dword c + 4; u[4 + c]
     // the same of rows 4..8 and 12..16. Vector g takes rows in order: 0..4, 4..8, 8..12, 12..16.
     let lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
     let hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
-    std::array::from_fn(|g| {
-        let (a, b) = (u[g % 4], u[4 + g % 4]);
-        _mm512_permutex2var_epi64(a, if g < 4 { lo } else { hi }, b)
-    })
+    let mut v = [_mm512_setzero_si512(); 8];
+    for c in 0..4 {
+        v[c] = _mm512_permutex2var_epi64(u[c], lo, u[4 + c]);
+        v[c + 4] = _mm512_permutex2var_epi64(u[c], hi, u[4 + c]);
+    }
+    v
 }
 
 /// One panel (`p`, one entry per block) times two activation rows: lane `r` of the result is
@@ -227,8 +228,10 @@ fn pair(p: &[PanelBlock], c0: &[ColBlock], c1: &[ColBlock], has_min: bool) -> [_
     let (mut m0, mut m1) = (z, z);
     for i in 0..nb {
         let (b, a0, a1) = (&p[i], &c0[i], &c1[i]);
-        let d0 = _mm512_mul_ps(b.d, _mm512_set1_ps(a0.d));
-        let d1 = _mm512_mul_ps(b.d, _mm512_set1_ps(a1.d));
+        // SAFETY: 16 f32 each; the loads have no alignment requirement.
+        let (d, m) = unsafe { (_mm512_loadu_ps(b.d.as_ptr()), _mm512_loadu_ps(b.m.as_ptr())) };
+        let d0 = _mm512_mul_ps(d, _mm512_set1_ps(a0.d));
+        let d1 = _mm512_mul_ps(d, _mm512_set1_ps(a1.d));
         macro_rules! group {
             ($($g:literal)*) => {$({
                 let u = b.u[$g];
@@ -240,14 +243,15 @@ fn pair(p: &[PanelBlock], c0: &[ColBlock], c1: &[ColBlock], has_min: bool) -> [_
         }
         group!(0 1 2 3 4 5 6 7);
         if has_min {
-            m0 = _mm512_fmadd_ps(b.m, _mm512_set1_ps(a0.s), m0);
-            m1 = _mm512_fmadd_ps(b.m, _mm512_set1_ps(a1.s), m1);
+            m0 = _mm512_fmadd_ps(m, _mm512_set1_ps(a0.s), m0);
+            m1 = _mm512_fmadd_ps(m, _mm512_set1_ps(a1.s), m1);
         }
     }
     // `hsum`'s additions, lane for lane: lanes g + (g + 4), then 0 + 2 and 1 + 3, then those two.
     let hsum = |x: [__m512; 8], m: __m512| {
-        let s: [__m512; 4] = std::array::from_fn(|g| _mm512_add_ps(x[g], x[g + 4]));
-        let v = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
+        let (s0, s1) = (_mm512_add_ps(x[0], x[4]), _mm512_add_ps(x[1], x[5]));
+        let (s2, s3) = (_mm512_add_ps(x[2], x[6]), _mm512_add_ps(x[3], x[7]));
+        let v = _mm512_add_ps(_mm512_add_ps(s0, s2), _mm512_add_ps(s1, s3));
         if has_min {
             _mm512_add_ps(v, m)
         } else {
