@@ -384,6 +384,34 @@ fn heads_the_gpu_cannot_hold_are_refused_there_at_load() {
     assert!(matches!(err, ModelError::BadHparam { .. }), "{err}");
 }
 
+/// Where a backend's largest buffer holds fewer than 512 activation rows, prompts go through
+/// in chunks that fit (here 5 of 13 tokens, with a binding shrunk to that) and give the CPU's
+/// logits; a single row wider than the buffer is refused at load instead of failing on the
+/// first request.
+#[test]
+fn chunks_shrink_to_the_largest_gpu_buffer() {
+    use rollama_engine::backend::gpu::Arith;
+    use rollama_engine::backend::GpuBackend;
+    let Ok(gpu) = GpuBackend::with_arith(Arith::F64) else { return };
+    let spec = Spec { n_ff: 200, ..llama() };
+    let tokens = prompt();
+    let want = run_chunked(&*load(&spec).unwrap(), &tokens, &[N_TOKENS]);
+    // Five rows of the widest activation (the feed-forward's 200 values), and a little more.
+    gpu.set_max_binding(5 * 200 * 4 + 12);
+    let gpu = Arc::new(gpu);
+    let file = Arc::new(GgufFile::from_bytes(write(&spec)).expect("the writer's output parses"));
+    let m = model::load_file(Arc::clone(&file), Arc::clone(&gpu)).expect("loads with small buffers");
+    assert_eq!(m.hparams().max_batch(&*gpu, 512), 5);
+    let got = run_chunked(&*m, &tokens, &[N_TOKENS]);
+    let diff = max_diff(&got, &want);
+    assert!(diff < 0.01, "chunks of 5 on the GPU differ from the CPU's one batch by {diff}");
+    // 150 values cannot hold one row of the feed-forward's 200.
+    gpu.set_max_binding(150 * 4);
+    let err = model::load_file(file, gpu).err().expect("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, ModelError::BadHparam { .. }) && msg.contains("feed_forward_length"), "{msg}");
+}
+
 /// Logits of every chunking of [`check_consistent`] and greedy ids, from `m`.
 fn outputs(m: &dyn Model) -> (Vec<Vec<f32>>, Vec<u32>) {
     let tokens = prompt();

@@ -16,7 +16,7 @@ use crate::tokenizer::Tokenizer;
 use super::{Hparams, Logits, Model, ModelError, Session, Tracer};
 
 /// Prompts are processed in chunks of at most this many tokens, which bounds the activation
-/// buffers.
+/// buffers (fewer where a backend's largest buffer holds fewer rows: `Hparams::max_batch`).
 pub(super) const MAX_BATCH: usize = 512;
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ pub(super) trait Architecture: Send + Sync + 'static {
     fn common(&self) -> &Common<Self::B>;
     /// The output head and the token embeddings (the projection when the head ties to them).
     fn head(&self) -> (&Head<Self::B>, &<Self::B as Backend>::Weight);
-    /// Runs `tokens` (at most MAX_BATCH) at `pos0` through the layers and returns the
+    /// Runs `tokens` (at most `AsModel::batch`) at `pos0` through the layers and returns the
     /// activations, the residual stream in `x`, for the head to read.
     fn forward_chunk(&self, kv: &mut <Self::B as Backend>::Kv, tokens: &[u32], pos0: usize) -> Scratch<Self::B>;
 }
@@ -418,6 +418,12 @@ impl<A: Architecture> AsModel<A> {
             return Err(ModelError::ContextFull { n_ctx: session.n_ctx });
         }
         Ok(())
+    }
+
+    /// The most tokens of one chunk.
+    fn batch(&self) -> usize {
+        let c = self.0.common();
+        c.hp.max_batch(&*c.backend, MAX_BATCH)
     }
 
     /// Runs one chunk at the session's position, lets `read` take what it wants from the
@@ -467,8 +473,9 @@ impl<A: Architecture> Model for AsModel<A> {
             Logits::From(f) => f.min(tokens.len()),
         };
         let mut out = Vec::new();
-        for (i, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
-            let from = first.saturating_sub(i * MAX_BATCH).min(chunk.len());
+        let batch = self.batch();
+        for (i, chunk) in tokens.chunks(batch).enumerate() {
+            let from = first.saturating_sub(i * batch).min(chunk.len());
             out.extend(self.chunk(session, chunk, |head, be, hp, embd, s| head.logits(be, hp, embd, s, from)));
         }
         Ok(out)
@@ -477,8 +484,9 @@ impl<A: Architecture> Model for AsModel<A> {
     fn forward_greedy(&self, session: &mut Session, tokens: &[u32]) -> Result<Option<u32>, ModelError> {
         self.check(session, tokens)?;
         let mut id = None;
-        let n_chunks = tokens.len().div_ceil(MAX_BATCH);
-        for (i, chunk) in tokens.chunks(MAX_BATCH).enumerate() {
+        let batch = self.batch();
+        let n_chunks = tokens.len().div_ceil(batch);
+        for (i, chunk) in tokens.chunks(batch).enumerate() {
             if i + 1 < n_chunks {
                 self.chunk(session, chunk, |_, _, _, _, _| ());
             } else {
@@ -494,7 +502,7 @@ impl<A: Architecture> Model for AsModel<A> {
         self.check(&session, tokens)?;
         // The mean over the tokens of the final hidden states (after the output norm).
         let mut sum = vec![0f64; d];
-        for chunk in tokens.chunks(MAX_BATCH) {
+        for chunk in tokens.chunks(self.batch()) {
             let hidden = self.chunk(&mut session, chunk, |head, be, hp, _, s| head.hidden(be, hp, s));
             for row in hidden.chunks_exact(d) {
                 sum.iter_mut().zip(row).for_each(|(s, &v)| *s += f64::from(v));

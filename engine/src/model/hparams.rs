@@ -69,8 +69,47 @@ impl Hparams {
         self
     }
 
-    /// Refuses what `backend` cannot compute (heads wider than its attention handles).
+    /// The most values one token puts in an activation buffer (the residual stream, the
+    /// heads, the feed-forward width).
+    pub fn widest_row(&self) -> usize {
+        let heads = self.n_head.max(self.n_head_kv).saturating_mul(self.head_dim.max(self.head_dim_v));
+        self.n_embd.max(self.n_ff).max(heads)
+    }
+
+    /// The most tokens of one chunk on `backend`: `max` (the engine's batch), fewer where the
+    /// backend's largest buffer holds fewer rows of [`Self::widest_row`] (a very wide model on
+    /// a GPU). At least 1: [`Self::check_backend`] refuses a model whose single row does not fit.
+    pub fn max_batch<B: crate::backend::Backend>(&self, backend: &B, max: usize) -> usize {
+        match backend.max_buffer_len() {
+            Some(len) => max.min(len / self.widest_row().max(1)).max(1),
+            None => max,
+        }
+    }
+
+    /// Refuses what `backend` cannot compute (heads wider than its attention handles, rows
+    /// wider than its largest buffer).
     pub fn check_backend<B: crate::backend::Backend>(&self, backend: &B) -> Result<(), ModelError> {
+        if let Some(len) = backend.max_buffer_len() {
+            let heads = self.n_head.max(self.n_head_kv).saturating_mul(self.head_dim.max(self.head_dim_v));
+            let (key, width) = [
+                ("vocab_size", self.n_vocab),
+                ("feed_forward_length", self.n_ff),
+                ("embedding_length", self.n_embd),
+                ("attention.head_count", heads),
+            ]
+            .into_iter()
+            .max_by_key(|&(_, w)| w)
+            .expect("four candidates");
+            if width > len {
+                return Err(ModelError::BadHparam {
+                    key: format!("{}.{key}", self.arch),
+                    reason: format!(
+                        "rows of {width} values exceed the {} backend's largest buffer of {len}",
+                        backend.name()
+                    ),
+                });
+            }
+        }
         match backend.max_head_dim() {
             Some(max) if self.head_dim.max(self.head_dim_v) > max => Err(ModelError::BadHparam {
                 key: format!("{}.attention.key_length", self.arch),

@@ -457,9 +457,10 @@ impl GpuBackend {
         Ok(parts)
     }
 
-    /// Caps the size of weight parts (tests split small matrices this way).
-    #[cfg(test)]
-    pub(crate) fn set_max_binding(&self, bytes: u64) {
+    /// Pretends the device's largest binding is `bytes`, which caps weight parts, caches and
+    /// activation buffers: tests give small models the limits of large ones this way.
+    #[doc(hidden)]
+    pub fn set_max_binding(&self, bytes: u64) {
         self.max_binding.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -700,6 +701,13 @@ impl Backend for GpuBackend {
     }
 
     fn buffer(&self, len: usize) -> GpuBuf {
+        // The model keeps its chunks within `max_buffer_len` (see `Hparams::max_batch`); past
+        // the device's limit wgpu would fail at the first bind instead.
+        let max = self.max_binding.load(Ordering::Relaxed);
+        assert!(
+            len as u64 * 4 <= max.max(4),
+            "an activation buffer of {len} values exceeds the largest binding ({max} bytes)"
+        );
         GpuBuf { buf: self.storage(len as u64 * 4), len, id: next_id() }
     }
 
