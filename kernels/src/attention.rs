@@ -401,6 +401,34 @@ mod tests {
         }
     }
 
+    /// Not a test: ns per query row and key of the rows kernel in a prompt's shape (four query
+    /// heads of one token over 512 keys, heads of 256 as Gemma 3's), at the dispatched level.
+    /// `cargo test --release -p rollama-kernels attention_rows_timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn attention_rows_timing() {
+        for (n_pos, d) in [(512, 256), (512, 64)] {
+            let keys = drifting_keys(n_pos, d, 3);
+            let values = random_f16(n_pos * d, 4);
+            let key = |p: usize| &keys[p * d..(p + 1) * d];
+            let value = |p: usize| &values[p * d..(p + 1) * d];
+            let q: Vec<f32> = random_f16(4 * d, 5).iter().map(|x| x.to_f32()).collect();
+            let ranges = vec![0..n_pos; 4];
+            let mut out = vec![0f32; 4 * d];
+            let mut best = f64::MAX;
+            for _ in 0..200 {
+                let t = std::time::Instant::now();
+                flash_attn_rows(&q, &ranges, key, value, 0.06, None, &mut out);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            println!(
+                "{:?}, 4 rows of {d} over {n_pos} keys: {:.2} ns per row and key",
+                cpu::level(),
+                best * 1e9 / (4 * n_pos) as f64
+            );
+        }
+    }
+
     #[test]
     fn the_maximum_moves_in_the_rows_test() {
         // Guards the test above: its keys must make the running maximum change many times.

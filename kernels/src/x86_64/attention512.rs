@@ -156,21 +156,52 @@ unsafe fn mad_rows_512(v: &[f16], acc: &mut [f16], dv: usize, active: &[usize], 
     // Checked once here rather than per row and piece in the loop below.
     assert!(v.len() >= dv && active.iter().all(|&r| (r + 1) * dv <= acc.len()));
     let base = acc.as_mut_ptr();
+    if let ([r0, r1, r2, r3], [s0, s1, s2, s3]) = (active, vs) {
+        // Four rows (a prompt token's GQA group): their addresses and scales stay in registers
+        // instead of being reloaded and multiplied out for every piece.
+        // SAFETY: each r * dv + dv <= acc.len() (checked above).
+        let rows = unsafe { [base.add(r0 * dv), base.add(r1 * dv), base.add(r2 * dv), base.add(r3 * dv)] };
+        let s = [_mm512_set1_ps(*s0), _mm512_set1_ps(*s1), _mm512_set1_ps(*s2), _mm512_set1_ps(*s3)];
+        for c in (0..n16).step_by(16) {
+            let x = load16h(v, c);
+            for j in 0..4 {
+                // SAFETY: c + 16 <= dv: 16 f16 of row active[j], read and written as 32
+                // unaligned bytes.
+                unsafe {
+                    let a = rows[j].add(c).cast::<__m256i>();
+                    let t = _mm512_fmadd_ps(x, s[j], _mm512_cvtph_ps(_mm256_loadu_si256(a)));
+                    _mm256_storeu_si256(a, _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(t));
+                }
+            }
+        }
+    } else {
+        // SAFETY: the features are this function's; every row's bounds are checked above.
+        unsafe { mad_any_rows(v, base, dv, n16, active, vs) };
+    }
+    if n16 < dv {
+        for (&r, &s) in active.iter().zip(vs) {
+            crate::attention::mad_f16(&mut acc[r * dv + n16..(r + 1) * dv], &v[n16..dv], s);
+        }
+    }
+}
+
+/// [`mad_rows_512`]'s pieces for any number of rows.
+///
+/// # Safety
+/// As [`mad_rows_512`]; `base` is its `acc`, whose bounds it checked for every row of `active`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn mad_any_rows(v: &[f16], base: *mut f16, dv: usize, n16: usize, active: &[usize], vs: &[f32]) {
     for c in (0..n16).step_by(16) {
         let x = load16h(v, c);
         for (&r, &s) in active.iter().zip(vs) {
-            // SAFETY: r * dv + c + 16 <= (r + 1) * dv <= acc.len() (checked above): 16 f16 of
+            // SAFETY: r * dv + c + 16 <= (r + 1) * dv <= acc.len() (checked by the caller): 16 f16 of
             // row r, read and written as 32 unaligned bytes.
             unsafe {
                 let a = base.add(r * dv + c).cast::<__m256i>();
                 let t = _mm512_fmadd_ps(x, _mm512_set1_ps(s), _mm512_cvtph_ps(_mm256_loadu_si256(a)));
                 _mm256_storeu_si256(a, _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(t));
             }
-        }
-    }
-    if n16 < dv {
-        for (&r, &s) in active.iter().zip(vs) {
-            crate::attention::mad_f16(&mut acc[r * dv + n16..(r + 1) * dv], &v[n16..dv], s);
         }
     }
 }
