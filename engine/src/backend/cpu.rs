@@ -155,14 +155,21 @@ impl Backend for CpuBackend {
 
     fn rms_norm(&self, x: &Vec<f32>, weight: &CpuWeight, eps: f32, rows: usize, width: usize, out: &mut Vec<f32>) {
         let w = weight.vector();
-        self.rows_in_parallel(&mut out[..rows * width], width, &|t, dst| {
-            let src = &x[t * width..(t + 1) * width];
-            let sum: f64 = src.iter().map(|&v| f64::from(v * v)).sum();
-            let mean = (sum / width as f64) as f32;
-            let scale = 1.0 / (mean + eps).sqrt();
-            for ((d, &s), &g) in dst.iter_mut().zip(src).zip(w) {
-                // ggml scales first and multiplies by the weight in a separate op.
-                *d = (s * scale) * g;
+        if width == 0 {
+            return;
+        }
+        // Rows in groups of four: each row's sum of squares is still one sequential f64 sum in
+        // ggml's order, but four of them interleave, where one alone waits on every add.
+        self.rows_in_parallel(&mut out[..rows * width], 4 * width, &|g, dst| {
+            let src = &x[4 * g * width..][..dst.len()];
+            let sums = squares_by_row(src, width);
+            for ((dst, src), sum) in dst.chunks_exact_mut(width).zip(src.chunks_exact(width)).zip(sums) {
+                let mean = (sum / width as f64) as f32;
+                let scale = 1.0 / (mean + eps).sqrt();
+                for ((d, &s), &g) in dst.iter_mut().zip(src).zip(w) {
+                    // ggml scales first and multiplies by the weight in a separate op.
+                    *d = (s * scale) * g;
+                }
             }
         });
     }
@@ -441,6 +448,24 @@ impl CpuBackend {
     }
 }
 
+/// Per row of `x` (up to four rows of `width`): the sum of its squares, each product rounded to
+/// f32 and added in order in f64, as ggml's `rms_norm` sums them. Four full rows run as four
+/// interleaved sums (the same additions, in the same order, per row).
+fn squares_by_row(x: &[f32], width: usize) -> Vec<f64> {
+    let rows: Vec<&[f32]> = x.chunks_exact(width).collect();
+    if let [a, b, c, d] = rows[..] {
+        let mut s = [0f64; 4];
+        for i in 0..width {
+            s[0] += f64::from(a[i] * a[i]);
+            s[1] += f64::from(b[i] * b[i]);
+            s[2] += f64::from(c[i] * c[i]);
+            s[3] += f64::from(d[i] * d[i]);
+        }
+        return s.to_vec();
+    }
+    rows.iter().map(|r| r.iter().map(|&v| f64::from(v * v)).sum()).collect()
+}
+
 /// A raw pointer that may cross to the pool's threads; each task writes a disjoint part.
 #[derive(Clone, Copy)]
 struct SyncPtr(*mut f32);
@@ -450,5 +475,36 @@ unsafe impl Send for SyncPtr {}
 impl SyncPtr {
     fn get(self) -> *mut f32 {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows of a norm go in groups of four; every row must still get exactly the sum a
+    /// row alone gets (one sequential f64 sum), at any row count and width.
+    #[test]
+    fn grouped_sums_of_squares_equal_one_row_at_a_time() {
+        let mut seed = 3u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 10f32.powi((seed % 7) as i32 - 3)
+        };
+        for width in [1, 3, 64, 255, 640] {
+            for rows in 1..=9 {
+                let x: Vec<f32> = (0..rows * width).map(|_| next()).collect();
+                for group in x.chunks(4 * width) {
+                    let got = squares_by_row(group, width);
+                    let want: Vec<f64> =
+                        group.chunks_exact(width).map(|r| r.iter().map(|&v| f64::from(v * v)).sum()).collect();
+                    assert_eq!(
+                        got.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|s| s.to_bits()).collect::<Vec<_>>(),
+                        "width {width}, rows {rows}"
+                    );
+                }
+            }
+        }
     }
 }
