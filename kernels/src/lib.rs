@@ -25,6 +25,7 @@ mod error;
 mod matmul;
 mod pool;
 pub mod quant;
+pub mod rope;
 pub mod types;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;

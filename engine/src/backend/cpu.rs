@@ -5,7 +5,7 @@
 //! angles built by repeated multiplication, an f16 KV cache with f16 queries in the q·k
 //! product) because greedy decoding is checked token for token against llama.cpp.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use half::f16;
 use rollama_kernels::attention::flash_attn_rows;
@@ -61,11 +61,83 @@ pub struct CpuKv {
 
 pub struct CpuBackend {
     pool: ThreadPool,
+    /// The last few chunks' rotation tables (see [`RopeTable`]).
+    rope_tables: Mutex<Vec<Arc<RopeTable>>>,
 }
 
 impl CpuBackend {
     pub fn new(n_threads: usize) -> CpuBackend {
-        CpuBackend { pool: ThreadPool::new(n_threads.max(1)) }
+        CpuBackend { pool: ThreadPool::new(n_threads.max(1)), rope_tables: Mutex::new(Vec::new()) }
+    }
+
+    /// The cosines and sines of positions `pos0..pos0 + rows` under `rope`: made once per
+    /// chunk and rope setting, not once per layer and for q and k each (every layer of a chunk
+    /// rotates by the same angles, and `cosf`/`sinf` were a few percent of a prompt).
+    fn rope_table(&self, rope: &Rope, n_dims: usize, pos0: usize, rows: usize) -> Arc<RopeTable> {
+        let mut tables = self.rope_tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = tables.iter().find(|t| t.is_for(rope, n_dims, pos0, rows)) {
+            return Arc::clone(t);
+        }
+        let t = Arc::new(RopeTable::new(rope, n_dims, pos0, rows));
+        // Gemma 3 alternates two settings (local and global layers); a few more are kept for
+        // other models sharing this backend.
+        if tables.len() >= 4 {
+            tables.remove(0);
+        }
+        tables.push(Arc::clone(&t));
+        t
+    }
+}
+
+/// Rotation angles' cosines and sines for a run of positions, computed as ggml does.
+struct RopeTable {
+    freq_base: f32,
+    freq_scale: f32,
+    freq_factors: Option<Vec<f32>>,
+    n_dims: usize,
+    pos0: usize,
+    rows: usize,
+    /// Per row, `n_dims / 2` cosines, then as many sines, one per pair.
+    cs: Vec<f32>,
+}
+
+impl RopeTable {
+    fn new(rope: &Rope, n_dims: usize, pos0: usize, rows: usize) -> RopeTable {
+        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
+        let half = n_dims / 2;
+        let mut cs = vec![0f32; rows * 2 * half];
+        for (t, cache) in cs.chunks_exact_mut((2 * half).max(1)).enumerate().take(rows) {
+            // The angle of pair i is pos * base^(-2i/n_dims), built by repeated multiplication
+            // as ggml does, so that rounding matches.
+            let mut theta = (pos0 + t) as f32;
+            for j in 0..half {
+                let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[j]);
+                let th = rope.freq_scale * (theta / ff);
+                cache[j] = th.cos();
+                cache[half + j] = th.sin();
+                theta *= theta_scale;
+            }
+        }
+        RopeTable {
+            freq_base: rope.freq_base,
+            freq_scale: rope.freq_scale,
+            freq_factors: rope.freq_factors.as_ref().map(|f| f.to_vec()),
+            n_dims,
+            pos0,
+            rows,
+            cs,
+        }
+    }
+
+    /// Whether this table holds what `rope` needs (the same bits, not just equal values).
+    fn is_for(&self, rope: &Rope, n_dims: usize, pos0: usize, rows: usize) -> bool {
+        let bits = |f: Option<&[f32]>| f.map(|f| f.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        self.n_dims == n_dims
+            && self.pos0 == pos0
+            && self.rows >= rows
+            && self.freq_base.to_bits() == rope.freq_base.to_bits()
+            && self.freq_scale.to_bits() == rope.freq_scale.to_bits()
+            && bits(self.freq_factors.as_deref()) == bits(rope.freq_factors.as_deref().map(|v| v.as_slice()))
     }
 }
 
@@ -212,31 +284,14 @@ impl Backend for CpuBackend {
 
     fn rope(&self, x: &mut Vec<f32>, rope: &Rope, n_heads: usize, head_dim: usize, pos0: usize, rows: usize) {
         let n_dims = rope.n_dims.min(head_dim);
-        let theta_scale = rope.freq_base.powf(-2.0 / n_dims as f32);
         let width = n_heads * head_dim;
+        let table = self.rope_table(rope, n_dims, pos0, rows);
+        let half = n_dims / 2;
+        let neox = rope.kind == RopeKind::Neox;
         self.rows_in_parallel(&mut x[..rows * width], width, &|t, row| {
-            // The angle of pair i is pos * base^(-2i/n_dims), built by repeated multiplication
-            // as ggml does, so that rounding matches.
-            let mut cache = vec![0f32; n_dims];
-            let mut theta = (pos0 + t) as f32;
-            for i in (0..n_dims).step_by(2) {
-                let ff = rope.freq_factors.as_ref().map_or(1.0, |f| f[i / 2]);
-                let th = rope.freq_scale * (theta / ff);
-                cache[i] = th.cos();
-                cache[i + 1] = th.sin();
-                theta *= theta_scale;
-            }
+            let (cos, sin) = table.cs[t * 2 * half..(t + 1) * 2 * half].split_at(half);
             for head in row.chunks_exact_mut(head_dim) {
-                for i in (0..n_dims).step_by(2) {
-                    let (a, b) = match rope.kind {
-                        RopeKind::Normal => (i, i + 1),
-                        RopeKind::Neox => (i / 2, i / 2 + n_dims / 2),
-                    };
-                    let (x0, x1) = (head[a], head[b]);
-                    let (c, s) = (cache[i], cache[i + 1]);
-                    head[a] = x0.mul_add(c, -(x1 * s));
-                    head[b] = x0.mul_add(s, x1 * c);
-                }
+                rollama_kernels::rope::rotate(neox, head, cos, sin);
             }
         });
     }
@@ -481,6 +536,38 @@ impl SyncPtr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rotation tables are shared across calls: a backend that has seen other settings,
+    /// positions and frequency factors rotates exactly as a fresh one.
+    #[test]
+    fn rope_tables_are_reused_only_for_their_own_setting() {
+        let base = |freq_base: f32, factors: Option<Vec<f32>>| Rope {
+            kind: RopeKind::Neox,
+            n_dims: 8,
+            freq_base,
+            freq_scale: 1.0,
+            freq_factors: factors.map(Arc::new),
+        };
+        let settings = [
+            (base(10000.0, None), 0, 5),
+            (base(1e6, None), 0, 5),
+            (base(10000.0, None), 0, 3),
+            (base(10000.0, None), 2, 3),
+            (base(10000.0, Some(vec![1.0, 2.0, 4.0, 8.0])), 2, 3),
+            (base(10000.0, Some(vec![1.0, 2.0, 4.0, 9.0])), 2, 3),
+            (Rope { freq_scale: 0.5, ..base(10000.0, None) }, 2, 3),
+            (base(10000.0, None), 0, 5),
+        ];
+        let shared = CpuBackend::new(1);
+        let (n_heads, head_dim) = (2, 8);
+        for (rope, pos0, rows) in &settings {
+            let x: Vec<f32> = (0..rows * n_heads * head_dim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let (mut a, mut b) = (x.clone(), x);
+            shared.rope(&mut a, rope, n_heads, head_dim, *pos0, *rows);
+            CpuBackend::new(1).rope(&mut b, rope, n_heads, head_dim, *pos0, *rows);
+            assert_eq!(a, b, "base {} pos0 {pos0} rows {rows}", rope.freq_base);
+        }
+    }
 
     /// The rows of a norm go in groups of four; every row must still get exactly the sum a
     /// row alone gets (one sequential f64 sum), at any row count and width.
