@@ -131,13 +131,17 @@ impl RopeTable {
 
     /// Whether this table holds what `rope` needs (the same bits, not just equal values).
     fn is_for(&self, rope: &Rope, n_dims: usize, pos0: usize, rows: usize) -> bool {
-        let bits = |f: Option<&[f32]>| f.map(|f| f.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        let same_factors = match (self.freq_factors.as_deref(), rope.freq_factors.as_deref()) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits())),
+            _ => false,
+        };
         self.n_dims == n_dims
             && self.pos0 == pos0
             && self.rows >= rows
             && self.freq_base.to_bits() == rope.freq_base.to_bits()
             && self.freq_scale.to_bits() == rope.freq_scale.to_bits()
-            && bits(self.freq_factors.as_deref()) == bits(rope.freq_factors.as_deref().map(|v| v.as_slice()))
+            && same_factors
     }
 }
 
@@ -503,22 +507,29 @@ impl CpuBackend {
     }
 }
 
-/// Per row of `x` (up to four rows of `width`): the sum of its squares, each product rounded to
-/// f32 and added in order in f64, as ggml's `rms_norm` sums them. Four full rows run as four
-/// interleaved sums (the same additions, in the same order, per row).
-fn squares_by_row(x: &[f32], width: usize) -> Vec<f64> {
-    let rows: Vec<&[f32]> = x.chunks_exact(width).collect();
-    if let [a, b, c, d] = rows[..] {
-        let mut s = [0f64; 4];
+/// Per row of `x` (up to four rows of `width`), in the first entries: the sum of its squares,
+/// each product rounded to f32 and added in order in f64, as ggml's `rms_norm` sums them.
+/// Four full rows run as four interleaved sums (the same additions, in the same order, per row).
+fn squares_by_row(x: &[f32], width: usize) -> [f64; 4] {
+    let mut s = [0f64; 4];
+    if width == 0 {
+        return s;
+    }
+    if x.len() >= 4 * width {
+        let row = |r: usize| &x[r * width..(r + 1) * width];
+        let (a, b, c, d) = (row(0), row(1), row(2), row(3));
         for i in 0..width {
             s[0] += f64::from(a[i] * a[i]);
             s[1] += f64::from(b[i] * b[i]);
             s[2] += f64::from(c[i] * c[i]);
             s[3] += f64::from(d[i] * d[i]);
         }
-        return s.to_vec();
+        return s;
     }
-    rows.iter().map(|r| r.iter().map(|&v| f64::from(v * v)).sum()).collect()
+    for (s, r) in s.iter_mut().zip(x.chunks_exact(width)) {
+        *s = r.iter().map(|&v| f64::from(v * v)).sum();
+    }
+    s
 }
 
 /// A raw pointer that may cross to the pool's threads; each task writes a disjoint part.
@@ -582,7 +593,7 @@ mod tests {
             for rows in 1..=9 {
                 let x: Vec<f32> = (0..rows * width).map(|_| next()).collect();
                 for group in x.chunks(4 * width) {
-                    let got = squares_by_row(group, width);
+                    let got = &squares_by_row(group, width)[..group.len() / width];
                     let want: Vec<f64> =
                         group.chunks_exact(width).map(|r| r.iter().map(|&v| f64::from(v * v)).sum()).collect();
                     assert_eq!(

@@ -174,7 +174,7 @@ pub(super) struct Scratch<B: Backend> {
 
 impl<B: Backend> Scratch<B> {
     pub fn new(be: &B, hp: &Hparams, n: usize) -> Self {
-        let wide = n * (hp.n_head * hp.head_dim.max(hp.head_dim_v)).max(hp.n_head_kv * hp.head_dim.max(hp.head_dim_v));
+        let wide = n * hp.heads_width();
         Scratch {
             n,
             x: be.buffer(n * hp.n_embd),

@@ -72,8 +72,12 @@ impl Hparams {
     /// The most values one token puts in an activation buffer (the residual stream, the
     /// heads, the feed-forward width).
     pub fn widest_row(&self) -> usize {
-        let heads = self.n_head.max(self.n_head_kv).saturating_mul(self.head_dim.max(self.head_dim_v));
-        self.n_embd.max(self.n_ff).max(heads)
+        self.n_embd.max(self.n_ff).max(self.heads_width())
+    }
+
+    /// The widest of one token's query, key or value heads together.
+    pub fn heads_width(&self) -> usize {
+        self.n_head.max(self.n_head_kv).saturating_mul(self.head_dim.max(self.head_dim_v))
     }
 
     /// The most tokens of one chunk on `backend`: `max` (the engine's batch), fewer where the
@@ -90,12 +94,11 @@ impl Hparams {
     /// wider than its largest buffer).
     pub fn check_backend<B: crate::backend::Backend>(&self, backend: &B) -> Result<(), ModelError> {
         if let Some(len) = backend.max_buffer_len() {
-            let heads = self.n_head.max(self.n_head_kv).saturating_mul(self.head_dim.max(self.head_dim_v));
             let (key, width) = [
                 ("vocab_size", self.n_vocab),
                 ("feed_forward_length", self.n_ff),
                 ("embedding_length", self.n_embd),
-                ("attention.head_count", heads),
+                ("attention.head_count", self.heads_width()),
             ]
             .into_iter()
             .max_by_key(|&(_, w)| w)

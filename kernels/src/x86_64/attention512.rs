@@ -165,13 +165,8 @@ unsafe fn mad_rows_512(v: &[f16], acc: &mut [f16], dv: usize, active: &[usize], 
         for c in (0..n16).step_by(16) {
             let x = load16h(v, c);
             for j in 0..4 {
-                // SAFETY: c + 16 <= dv: 16 f16 of row active[j], read and written as 32
-                // unaligned bytes.
-                unsafe {
-                    let a = rows[j].add(c).cast::<__m256i>();
-                    let t = _mm512_fmadd_ps(x, s[j], _mm512_cvtph_ps(_mm256_loadu_si256(a)));
-                    _mm256_storeu_si256(a, _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(t));
-                }
+                // SAFETY: c + 16 <= dv: 16 f16 of row active[j].
+                unsafe { update16(rows[j].add(c), x, s[j]) };
             }
         }
     } else {
@@ -195,14 +190,26 @@ unsafe fn mad_any_rows(v: &[f16], base: *mut f16, dv: usize, n16: usize, active:
     for c in (0..n16).step_by(16) {
         let x = load16h(v, c);
         for (&r, &s) in active.iter().zip(vs) {
-            // SAFETY: r * dv + c + 16 <= (r + 1) * dv <= acc.len() (checked by the caller): 16 f16 of
-            // row r, read and written as 32 unaligned bytes.
-            unsafe {
-                let a = base.add(r * dv + c).cast::<__m256i>();
-                let t = _mm512_fmadd_ps(x, _mm512_set1_ps(s), _mm512_cvtph_ps(_mm256_loadu_si256(a)));
-                _mm256_storeu_si256(a, _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(t));
-            }
+            // SAFETY: r * dv + c + 16 <= (r + 1) * dv <= acc.len() (checked by the caller): 16 f16
+            // of row r.
+            unsafe { update16(base.add(r * dv + c), x, _mm512_set1_ps(s)) };
         }
+    }
+}
+
+/// `a[..16] = f16(x * s + a[..16])`, fused.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, AVX2, FMA and F16C; 16 f16 at `a` are readable and
+/// writable (32 bytes, no alignment needed).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+unsafe fn update16(a: *mut f16, x: __m512, s: __m512) {
+    let a = a.cast::<__m256i>();
+    // SAFETY: the caller guarantees the 32 bytes.
+    unsafe {
+        let t = _mm512_fmadd_ps(x, s, _mm512_cvtph_ps(_mm256_loadu_si256(a)));
+        _mm256_storeu_si256(a, _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(t));
     }
 }
 

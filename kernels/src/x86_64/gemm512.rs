@@ -216,6 +216,27 @@ pub(super) fn transpose(rows: [__m256i; PANEL]) -> [__m512i; 8] {
     v
 }
 
+/// Interleaves the first `nb` blocks of weight rows `rows` of `w` (`per_row` blocks each) into
+/// `panels`, `nb` entries per panel, panel `k` holding rows `rows.start + 16k..`: `make` builds
+/// each entry from the sixteen rows' blocks. A last partial panel repeats its final row (the
+/// caller drops those outputs).
+#[inline(always)]
+pub(super) fn fill_panels<W, P>(
+    panels: &mut [P],
+    nb: usize,
+    w: &[W],
+    per_row: usize,
+    rows: std::ops::Range<usize>,
+    mut make: impl FnMut(&mut P, [&W; PANEL]),
+) {
+    for (k, panel) in panels.chunks_exact_mut(nb).enumerate() {
+        let row = |j: usize| (rows.start + k * PANEL + j).min(rows.end - 1);
+        for (i, p) in panel.iter_mut().enumerate() {
+            make(p, std::array::from_fn(|j| &w[row(j) * per_row + i]));
+        }
+    }
+}
+
 /// One panel (`p`, one entry per block) times two activation rows: lane `r` of the result is
 /// output `(r, t)` for `t` = 0, 1.
 #[inline]
@@ -317,13 +338,7 @@ fn gemm<W: WeightBlock, A: ActBlock>(
                 let r1 = (r0 + panels_per_block * PANEL).min(rows);
                 let n_panels = (r1 - r0).div_ceil(PANEL);
                 let panels = &mut pbuf[..n_panels * nb];
-                for (k, panel) in panels.chunks_exact_mut(nb).enumerate() {
-                    // A last partial panel repeats its final row; the copies are dropped.
-                    let row = |j: usize| (r0 + k * PANEL + j).min(r1 - 1);
-                    for (i, p) in panel.iter_mut().enumerate() {
-                        interleave(p, std::array::from_fn(|j| &w[row(j) * per_row + i]), unpack);
-                    }
-                }
+                fill_panels(panels, nb, w, per_row, r0..r1, |p, rows| interleave(p, rows, unpack));
                 let panels = &*panels;
                 for t0 in (0..n - n % 4).step_by(4) {
                     let cols = &mut cbuf[..4 * nb];

@@ -23,7 +23,7 @@
 use std::arch::x86_64::*;
 use std::cell::RefCell;
 
-use super::gemm512::{transpose, PANEL};
+use super::gemm512::{fill_panels, transpose, PANEL};
 use crate::quant::q4_k::scales_mins;
 use crate::quant::{BlockQ4K, BlockQ8K};
 
@@ -202,12 +202,7 @@ pub unsafe fn gemm_q4_k(w: &[BlockQ4K], rows: usize, acts: &[&[BlockQ8K]], out: 
             let r1 = (r0 + panels_per_block * PANEL).min(rows);
             let n_panels = (r1 - r0).div_ceil(PANEL);
             let panels = &mut buf[..n_panels * nb];
-            for (k, panel) in panels.chunks_exact_mut(nb).enumerate() {
-                let row = |j: usize| (r0 + k * PANEL + j).min(r1 - 1);
-                for (i, p) in panel.iter_mut().enumerate() {
-                    interleave(p, std::array::from_fn(|j| &w[row(j) * per_row + i]));
-                }
-            }
+            fill_panels(panels, nb, w, per_row, r0..r1, |p, rows| interleave(p, rows));
             let panels = &*panels;
             for t0 in (0..n).step_by(4) {
                 let y: [&[BlockQ8K]; 4] = std::array::from_fn(|j| acts[(t0 + j).min(n - 1)]);
